@@ -1,0 +1,160 @@
+// Bindings of model storage, the block grid and the SGD epoch.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+
+#include "bindings/checks.hpp"
+#include "model/model_arrays.hpp"
+#include "scheduler/block_grid.hpp"
+#include "sgd/epoch.hpp"
+
+namespace py = pybind11;
+using namespace pyanimf;
+using bindings::check_range;
+using bindings::check_same_length;
+using bindings::check_vector;
+
+namespace {
+
+// A writeable numpy view of a factor matrix that keeps `owner` alive.
+py::array factor_view(FactorMatrix& matrix, py::handle owner) {
+    const auto row_bytes = static_cast<py::ssize_t>(matrix.stride() * sizeof(float));
+    return py::array_t<float>({static_cast<py::ssize_t>(matrix.rows()), static_cast<py::ssize_t>(matrix.dim())},
+                              {row_bytes, static_cast<py::ssize_t>(sizeof(float))}, matrix.data(), owner);
+}
+
+py::array bias_view(float* data, std::size_t count, py::handle owner) {
+    return py::array_t<float>({static_cast<py::ssize_t>(count)}, {static_cast<py::ssize_t>(sizeof(float))}, data,
+                              owner);
+}
+
+OutputFunction parse_output(const std::string& name) {
+    if (name == "identity") return OutputFunction::identity;
+    if (name == "sigmoid") return OutputFunction::sigmoid;
+    throw py::value_error("output: expected 'identity' or 'sigmoid', got '" + name + "'");
+}
+
+std::string output_name(OutputFunction output) {
+    return output == OutputFunction::sigmoid ? "sigmoid" : "identity";
+}
+
+BlockGrid make_grid(const py::array& users, const py::array& items, const py::array& scores,
+                    std::int64_t n_users, std::int64_t n_items, int grid_size, std::uint64_t seed) {
+    check_vector<std::int32_t>(users, "users");
+    check_vector<std::int32_t>(items, "items");
+    check_vector<float>(scores, "scores");
+    check_same_length(users, "users", items, "items");
+    check_same_length(users, "users", scores, "scores");
+    check_range(n_users, 1, INT32_MAX, "n_users");
+    check_range(n_items, 1, INT32_MAX, "n_items");
+    check_range(grid_size, 1, 1024, "grid_size");
+    const auto* user_data = static_cast<const std::int32_t*>(users.data());
+    const auto* item_data = static_cast<const std::int32_t*>(items.data());
+    const auto* score_data = static_cast<const float*>(scores.data());
+    const auto count = static_cast<std::size_t>(users.size());
+    // The input arrays stay referenced by the caller's frame and no Python
+    // object is touched while the grid is built.
+    py::gil_scoped_release release;
+    return BlockGrid(user_data, item_data, score_data, count, static_cast<std::int32_t>(n_users),
+                     static_cast<std::int32_t>(n_items), grid_size, seed);
+}
+
+py::dict epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& settings, double weight,
+               double bias, const std::string& kernel, int threads, std::uint64_t seed, std::uint64_t epoch_index) {
+    if (static_cast<std::size_t>(grid.n_users()) != model.user_factors.rows() ||
+        static_cast<std::size_t>(grid.n_items()) != model.item_factors.rows()) {
+        throw py::value_error("grid: expected " + std::to_string(model.user_factors.rows()) + " users and " +
+                              std::to_string(model.item_factors.rows()) + " anime (the model's shape), got " +
+                              std::to_string(grid.n_users()) + " and " + std::to_string(grid.n_items()));
+    }
+    check_range(threads, 1, 4096, "threads");
+    const kernels::KernelSet& chosen = kernels::select_kernels(kernel);
+    EpochResult result;
+    {
+        // The epoch reads and writes only C++ memory (the grid and the model
+        // arrays, which Python may view but the caller does not modify during
+        // fit), so other Python threads may run meanwhile.
+        py::gil_scoped_release release;
+        result = run_epoch(grid, model, settings, DenseLayer{weight, bias}, chosen, threads, seed, epoch_index);
+    }
+    py::dict out;
+    out["squared_error"] = result.squared_error;
+    out["count"] = result.count;
+    out["weight"] = result.dense.weight;
+    out["bias"] = result.dense.bias;
+    out["finite"] = result.finite;
+    out["busy_seconds"] = result.busy_seconds;
+    out["wall_seconds"] = result.wall_seconds;
+    out["threads"] = result.threads;
+    out["kernel"] = std::string(chosen.name);
+    return out;
+}
+
+}  // namespace
+
+void bind_model(py::module_& m) {
+    py::class_<ModelArrays>(m, "ModelArrays",
+                            "User and anime factors (64-byte aligned, padded rows), biases and global mean.")
+        .def(py::init([](std::int64_t n_users, std::int64_t n_items, std::int64_t dim) {
+                 check_range(n_users, 1, INT32_MAX, "n_users");
+                 check_range(n_items, 1, INT32_MAX, "n_items");
+                 check_range(dim, 1, 65536, "dim");
+                 return new ModelArrays(n_users, n_items, dim);
+             }),
+             py::arg("n_users"), py::arg("n_items"), py::arg("dim"))
+        .def_property_readonly("n_users", [](const ModelArrays& a) { return a.user_factors.rows(); })
+        .def_property_readonly("n_items", [](const ModelArrays& a) { return a.item_factors.rows(); })
+        .def_property_readonly("dim", [](const ModelArrays& a) { return a.user_factors.dim(); })
+        .def_property_readonly("stride", [](const ModelArrays& a) { return a.user_factors.stride(); },
+                               "Floats between the starts of two rows (dim padded to 16).")
+        .def_property_readonly("user_factors", [](py::object self) {
+            return factor_view(self.cast<ModelArrays&>().user_factors, self);
+        })
+        .def_property_readonly("item_factors", [](py::object self) {
+            return factor_view(self.cast<ModelArrays&>().item_factors, self);
+        })
+        .def_property_readonly("user_bias", [](py::object self) {
+            auto& a = self.cast<ModelArrays&>();
+            return bias_view(a.user_bias.get(), a.user_factors.rows(), self);
+        })
+        .def_property_readonly("item_bias", [](py::object self) {
+            auto& a = self.cast<ModelArrays&>();
+            return bias_view(a.item_bias.get(), a.item_factors.rows(), self);
+        })
+        .def_readwrite("global_mean", &ModelArrays::global_mean);
+
+    py::class_<BlockGrid>(m, "BlockGrid", "Training ratings in block-major order for the conflict-free schedule.")
+        .def(py::init(&make_grid), py::arg("users").noconvert(), py::arg("items").noconvert(),
+             py::arg("scores").noconvert(), py::arg("n_users"), py::arg("n_items"), py::arg("grid_size"),
+             py::arg("seed"))
+        .def_property_readonly("size", &BlockGrid::size)
+        .def_property_readonly("grid_size", &BlockGrid::grid_size)
+        .def_property_readonly("n_users", &BlockGrid::n_users)
+        .def_property_readonly("n_items", &BlockGrid::n_items)
+        .def("block_sizes", [](const BlockGrid& grid) {
+            const auto sizes = grid.block_sizes();
+            py::array_t<std::int64_t> out({grid.grid_size(), grid.grid_size()});
+            auto* data = out.mutable_data();
+            for (std::size_t k = 0; k < sizes.size(); ++k) data[k] = static_cast<std::int64_t>(sizes[k]);
+            return out;
+        });
+
+    py::class_<SgdSettings>(m, "SgdSettings", "Hyper-parameters of one SGD epoch.")
+        .def(py::init<>())
+        .def_readwrite("learning_rate", &SgdSettings::learning_rate)
+        .def_readwrite("regularization", &SgdSettings::regularization)
+        .def_readwrite("bias_regularization", &SgdSettings::bias_regularization)
+        .def_readwrite("dense_learning_rate", &SgdSettings::dense_learning_rate)
+        .def_readwrite("use_biases", &SgdSettings::use_biases)
+        .def_property(
+            "output", [](const SgdSettings& s) { return output_name(s.output); },
+            [](SgdSettings& s, const std::string& name) { s.output = parse_output(name); });
+
+    m.def("run_epoch", &epoch, py::arg("grid"), py::arg("model"), py::arg("settings"), py::arg("weight"),
+          py::arg("bias"), py::arg("kernel") = "auto", py::arg("threads") = 1, py::arg("seed") = 0,
+          py::arg("epoch") = 0,
+          "Run one SGD epoch in place on `model`; returns the epoch's statistics and the new output layer.");
+}

@@ -1,0 +1,56 @@
+// Storage of the trained model: user factors P, anime factors Q, user and
+// anime biases and the global mean. Python sees every array as a numpy view
+// of this memory, so nothing is copied between training and the Python layer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace pyanimf {
+
+// Rows start on 64-byte boundaries (one cache line, one AVX-512 register).
+constexpr std::size_t kRowAlignment = 64;
+// Floats per row are padded to a multiple of this, so SIMD kernels never need
+// a tail loop during training. The padding stays zero: an update of zeros by
+// zeros leaves zeros.
+constexpr std::size_t kPadFloats = kRowAlignment / sizeof(float);
+
+struct AlignedDeleter {
+    void operator()(float* ptr) const noexcept;
+};
+
+// A zero-initialised float buffer aligned to kRowAlignment.
+using AlignedFloats = std::unique_ptr<float[], AlignedDeleter>;
+AlignedFloats allocate_aligned(std::size_t count);
+
+// A rows x dim float32 matrix whose rows are `stride` floats apart.
+class FactorMatrix {
+  public:
+    FactorMatrix(std::size_t rows, std::size_t dim);
+
+    std::size_t rows() const { return rows_; }
+    std::size_t dim() const { return dim_; }
+    std::size_t stride() const { return stride_; }
+    float* row(std::size_t index) { return data_.get() + index * stride_; }
+    const float* row(std::size_t index) const { return data_.get() + index * stride_; }
+    float* data() { return data_.get(); }
+
+  private:
+    std::size_t rows_;
+    std::size_t dim_;
+    std::size_t stride_;
+    AlignedFloats data_;
+};
+
+struct ModelArrays {
+    ModelArrays(std::size_t n_users, std::size_t n_items, std::size_t dim);
+
+    FactorMatrix user_factors;
+    FactorMatrix item_factors;
+    AlignedFloats user_bias;
+    AlignedFloats item_bias;
+    float global_mean = 0.0f;
+};
+
+}  // namespace pyanimf

@@ -1,0 +1,71 @@
+// The conflict-free schedule of parallel SGD.
+//
+// Grid. Users are split into G row groups and anime into G column groups, so
+// the rating matrix becomes G x G blocks. G is a setting (default 16) and does
+// not depend on the thread count. Users and anime are assigned to groups in a
+// seeded random order, filling each group up to 1/G of the ratings, so blocks
+// hold similar numbers of ratings and no group collects all the popular anime.
+//
+// Strata. Stratum s (0 <= s < G) holds the G blocks (r, (r + s) mod G) for
+// r = 0 .. G-1. No two blocks of one stratum share a row group or a column
+// group, so they touch disjoint user rows, disjoint anime rows and disjoint
+// bias entries. Threads take whole blocks of one stratum; a barrier separates
+// strata. Hence no two threads ever write the same row at the same time, and
+// the kernels need no locks or atomics.
+//
+// Determinism. Inside a block the ratings are visited in a fixed order chosen
+// at construction from the seed. A block's result depends only on the rows it
+// reads and writes, which no other block of its stratum touches, and strata
+// run one after another in an order drawn from (seed, epoch). The trained
+// model is therefore bit-identical for any thread count. The output layer's
+// weight and bias, which every rating reads, are held fixed during a stratum:
+// each block sums its own gradient for them, and the sums are applied in
+// block order after the barrier.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace pyanimf {
+
+class BlockGrid {
+  public:
+    // Copies the ratings (compact user index, anime index, score) into
+    // block-major order. Indices must be in [0, n_users) and [0, n_items);
+    // throws std::invalid_argument naming the first bad entry otherwise.
+    BlockGrid(const std::int32_t* users, const std::int32_t* items, const float* scores,
+              std::size_t count, std::int32_t n_users, std::int32_t n_items, int grid_size,
+              std::uint64_t seed);
+
+    int grid_size() const { return grid_size_; }
+    std::size_t size() const { return scores_.size(); }
+    std::int32_t n_users() const { return n_users_; }
+    std::int32_t n_items() const { return n_items_; }
+
+    // Block (row_group, column_group) of stratum s is (r, (r + s) mod G).
+    std::size_t block_of(int stratum, int row_group) const {
+        const int column_group = (row_group + stratum) % grid_size_;
+        return static_cast<std::size_t>(row_group) * grid_size_ + column_group;
+    }
+    std::size_t block_begin(std::size_t block) const { return offsets_[block]; }
+    std::size_t block_end(std::size_t block) const { return offsets_[block + 1]; }
+
+    const std::int32_t* users() const { return users_.data(); }
+    const std::int32_t* items() const { return items_.data(); }
+    const float* scores() const { return scores_.data(); }
+
+    // The ratings count of each block, row-major over the grid.
+    std::vector<std::size_t> block_sizes() const;
+
+  private:
+    int grid_size_;
+    std::int32_t n_users_;
+    std::int32_t n_items_;
+    std::vector<std::size_t> offsets_;  // G*G + 1 entries
+    std::vector<std::int32_t> users_;
+    std::vector<std::int32_t> items_;
+    std::vector<float> scores_;
+};
+
+}  // namespace pyanimf

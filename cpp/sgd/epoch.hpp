@@ -1,0 +1,62 @@
+// One epoch of parallel SGD over a BlockGrid (see scheduler/block_grid.hpp
+// for why the schedule is race-free and deterministic).
+//
+// Prediction for rating (u, i):  z = w * <p_u, q_i> + b + mu + b_u + b_i,
+// y = f(z), with f the identity or the logistic sigmoid. The loss is
+// (r - y)^2 plus L2 penalties on the factors (regularization) and on the
+// biases (bias_regularization).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.hpp"
+#include "model/model_arrays.hpp"
+#include "scheduler/block_grid.hpp"
+
+namespace pyanimf {
+
+enum class OutputFunction { identity, sigmoid };
+
+struct SgdSettings {
+    float learning_rate = 0.01f;
+    float regularization = 0.05f;
+    float bias_regularization = 0.01f;
+    // Step size of the output layer's weight and bias, applied to the mean
+    // gradient of each stratum.
+    float dense_learning_rate = 0.01f;
+    bool use_biases = true;
+    OutputFunction output = OutputFunction::identity;
+};
+
+// The single dense output layer over the dot product: z = weight * dot + bias.
+struct DenseLayer {
+    double weight = 1.0;
+    double bias = 0.0;
+};
+
+struct EpochResult {
+    double squared_error = 0.0;  // sum over the epoch, each error taken before its update
+    std::size_t count = 0;
+    DenseLayer dense;            // the output layer after the epoch
+    bool finite = true;          // false once any error or factor became NaN or infinite
+    double busy_seconds = 0.0;   // summed over threads: time spent inside blocks
+    double wall_seconds = 0.0;
+    int threads = 1;
+};
+
+// Runs one epoch. Strata are visited in an order drawn from (seed, epoch).
+// Exceptions thrown inside worker threads are re-thrown on the caller's
+// thread after the parallel region. Touches no Python object.
+EpochResult run_epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& settings,
+                      DenseLayer dense, const kernels::KernelSet& kernels, int threads,
+                      std::uint64_t seed, std::uint64_t epoch);
+
+// The output function f applied to z.
+inline float apply_output(OutputFunction output, float z) {
+    if (output == OutputFunction::sigmoid) return 1.0f / (1.0f + std::exp(-z));
+    return z;
+}
+
+}  // namespace pyanimf

@@ -1,0 +1,150 @@
+"""Factor storage, the block grid and argument checks of the native core."""
+
+import numpy as np
+import pytest
+
+from pyanimf import _core
+
+
+def test_factor_rows_aligned_and_padded():
+    arrays = _core.ModelArrays(5, 7, 100)
+    assert arrays.stride == 112
+    factors = arrays.user_factors
+    assert factors.shape == (5, 100)
+    assert factors.strides == (112 * 4, 4)
+    assert factors.ctypes.data % 64 == 0
+    assert arrays.item_factors.ctypes.data % 64 == 0
+
+
+def test_factor_view_shares_memory():
+    arrays = _core.ModelArrays(2, 2, 16)
+    arrays.user_factors[1, 3] = 2.5
+    assert arrays.user_factors[1, 3] == 2.5
+    assert np.shares_memory(arrays.user_factors, arrays.user_factors)
+    assert arrays.user_factors.base is not None
+
+
+def test_factor_view_outlives_model_object():
+    view = _core.ModelArrays(3, 3, 8).item_factors
+    view[:] = 1.0
+    assert view.sum() == 24.0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((0, 5, 8), "n_users: expected 1 to"),
+        ((5, 0, 8), "n_items: expected 1 to"),
+        ((5, 5, 0), "dim: expected 1 to 65536, got 0"),
+    ],
+)
+def test_model_arrays_rejects_bad_shape(args, message):
+    with pytest.raises(ValueError, match=message):
+        _core.ModelArrays(*args)
+
+
+def small_grid_inputs():
+    users = np.array([0, 1, 2, 1], dtype=np.int32)
+    items = np.array([0, 1, 0, 2], dtype=np.int32)
+    scores = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+    return users, items, scores
+
+
+def test_block_grid_rejects_out_of_range_user():
+    users, items, scores = small_grid_inputs()
+    users[2] = 3
+    with pytest.raises(ValueError, match=r"users: expected indices in \[0, 3\), got 3 at position 2"):
+        _core.BlockGrid(users, items, scores, 3, 3, 2, 0)
+
+
+def test_block_grid_rejects_negative_item():
+    users, items, scores = small_grid_inputs()
+    items[0] = -1
+    with pytest.raises(ValueError, match="items: expected indices in"):
+        _core.BlockGrid(users, items, scores, 3, 3, 2, 0)
+
+
+def test_block_grid_rejects_int64_indices():
+    users, items, scores = small_grid_inputs()
+    with pytest.raises(TypeError, match="users: expected dtype int32, got int64"):
+        _core.BlockGrid(users.astype(np.int64), items, scores, 3, 3, 2, 0)
+
+
+def test_block_grid_rejects_length_mismatch():
+    users, items, scores = small_grid_inputs()
+    with pytest.raises(ValueError, match=r"scores: expected the length of users \(4\), got 3"):
+        _core.BlockGrid(users, items, scores[:3], 3, 3, 2, 0)
+
+
+def test_block_grid_rejects_zero_grid_size():
+    users, items, scores = small_grid_inputs()
+    with pytest.raises(ValueError, match="grid_size: expected 1 to 1024, got 0"):
+        _core.BlockGrid(users, items, scores, 3, 3, 0, 0)
+
+
+def test_block_grid_keeps_every_rating():
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 300, size=20000).astype(np.int32)
+    items = rng.integers(0, 200, size=20000).astype(np.int32)
+    scores = rng.random(20000).astype(np.float32)
+    grid = _core.BlockGrid(users, items, scores, 300, 200, 8, 1)
+    sizes = grid.block_sizes()
+    assert sizes.shape == (8, 8)
+    assert sizes.sum() == 20000
+    # Groups are filled to 1/8 of the ratings each, so no block is far from
+    # the mean of 20000 / 64.
+    assert sizes.max() < 2 * sizes.mean()
+
+
+def test_run_epoch_rejects_grid_of_other_shape():
+    users, items, scores = small_grid_inputs()
+    grid = _core.BlockGrid(users, items, scores, 3, 3, 2, 0)
+    arrays = _core.ModelArrays(4, 3, 8)
+    with pytest.raises(ValueError, match="grid: expected 4 users and 3 anime"):
+        _core.run_epoch(grid, arrays, _core.SgdSettings(), 1.0, 0.0)
+
+
+def test_run_epoch_rejects_zero_threads():
+    users, items, scores = small_grid_inputs()
+    grid = _core.BlockGrid(users, items, scores, 3, 3, 2, 0)
+    arrays = _core.ModelArrays(3, 3, 8)
+    with pytest.raises(ValueError, match="threads: expected 1 to 4096, got 0"):
+        _core.run_epoch(grid, arrays, _core.SgdSettings(), 1.0, 0.0, threads=0)
+
+
+def test_settings_reject_unknown_output():
+    settings = _core.SgdSettings()
+    with pytest.raises(ValueError, match="output: expected 'identity' or 'sigmoid', got 'relu'"):
+        settings.output = "relu"
+
+
+def test_predict_rejects_out_of_range_item():
+    arrays = _core.ModelArrays(3, 3, 8)
+    with pytest.raises(ValueError, match=r"items: expected indices in \[0, 3\), got 5"):
+        _core.predict(arrays, _core.SgdSettings(), 1.0, 0.0,
+                      np.array([0], dtype=np.int32), np.array([5], dtype=np.int32))
+
+
+def test_top_n_skips_excluded_and_sorts():
+    arrays = _core.ModelArrays(1, 5, 4)
+    arrays.item_bias[:] = [0.1, 0.5, 0.3, 0.9, 0.7]
+    settings = _core.SgdSettings()
+    indices, scores = _core.top_n_items(arrays, settings, 1.0, 0.0, 0, np.array([3], dtype=np.int32), 3)
+    assert list(indices) == [4, 1, 2]
+    assert list(np.round(scores, 5)) == [0.7, 0.5, 0.3]
+
+
+def test_top_n_larger_than_catalogue_returns_all():
+    arrays = _core.ModelArrays(1, 4, 4)
+    indices, _ = _core.top_n_items(arrays, _core.SgdSettings(), 1.0, 0.0, 0,
+                                   np.array([0], dtype=np.int32), 100)
+    assert sorted(indices) == [1, 2, 3]
+
+
+def test_most_similar_excludes_query():
+    arrays = _core.ModelArrays(1, 4, 2)
+    arrays.item_factors[:] = [[1, 0], [0.9, 0.1], [0, 1], [-1, 0]]
+    rows, similarity = _core.most_similar(arrays, "items", 0, 3)
+    assert list(rows) == [1, 2, 3]
+    assert similarity[0] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    assert similarity[2] == pytest.approx(-1.0)
