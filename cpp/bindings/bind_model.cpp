@@ -31,6 +31,10 @@ py::array bias_view(float* data, std::size_t count, py::handle owner) {
                               owner);
 }
 
+py::array_t<std::int32_t> copy_to_array(const std::vector<std::int32_t>& values) {
+    return py::array_t<std::int32_t>(static_cast<py::ssize_t>(values.size()), values.data());
+}
+
 OutputFunction parse_output(const std::string& name) {
     if (name == "identity") return OutputFunction::identity;
     if (name == "sigmoid") return OutputFunction::sigmoid;
@@ -134,6 +138,10 @@ void bind_model(py::module_& m) {
         .def_property_readonly("grid_size", &BlockGrid::grid_size)
         .def_property_readonly("n_users", &BlockGrid::n_users)
         .def_property_readonly("n_items", &BlockGrid::n_items)
+        .def("user_permutation", [](const BlockGrid& grid) { return copy_to_array(grid.user_permutation()); },
+             "New row of each user index given to the constructor.")
+        .def("item_permutation", [](const BlockGrid& grid) { return copy_to_array(grid.item_permutation()); },
+             "New row of each anime index given to the constructor.")
         .def("block_sizes", [](const BlockGrid& grid) {
             const auto sizes = grid.block_sizes();
             py::array_t<std::int64_t> out({grid.grid_size(), grid.grid_size()});

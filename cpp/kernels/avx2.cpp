@@ -58,10 +58,17 @@ void update_avx2(float* p, float* q, std::size_t n, float g, float lr, float reg
     }
 }
 
+struct Avx2Ops {
+    static float dot(const float* a, const float* b, std::size_t n) { return dot_avx2(a, b, n); }
+    static void update(float* p, float* q, std::size_t n, float g, float lr, float reg) {
+        update_avx2(p, q, n, g, lr, reg);
+    }
+};
+
 }  // namespace
 
 const KernelSet& avx2_kernels() {
-    static const KernelSet set{"avx2", dot_avx2, update_avx2};
+    static const KernelSet set{"avx2", dot_avx2, update_avx2, sgd_block<Avx2Ops>};
     return set;
 }
 

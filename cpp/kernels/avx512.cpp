@@ -54,10 +54,17 @@ void update_avx512(float* p, float* q, std::size_t n, float g, float lr, float r
     }
 }
 
+struct Avx512Ops {
+    static float dot(const float* a, const float* b, std::size_t n) { return dot_avx512(a, b, n); }
+    static void update(float* p, float* q, std::size_t n, float g, float lr, float reg) {
+        update_avx512(p, q, n, g, lr, reg);
+    }
+};
+
 }  // namespace
 
 const KernelSet& avx512_kernels() {
-    static const KernelSet set{"avx512", dot_avx512, update_avx512};
+    static const KernelSet set{"avx512", dot_avx512, update_avx512, sgd_block<Avx512Ops>};
     return set;
 }
 

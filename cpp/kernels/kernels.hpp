@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "sgd/block_loop.hpp"
+
 namespace pyanimf::kernels {
 
 // Dot product of a[0..n) and b[0..n). Any n is valid; the vector kernels
@@ -20,10 +22,16 @@ using DotFn = float (*)(const float* a, const float* b, std::size_t n);
 // g is the gradient scale of the rating: error * d(prediction)/d(dot).
 using UpdateFn = void (*)(float* p, float* q, std::size_t n, float g, float lr, float reg);
 
+// SGD over the ratings of one block (sgd/block_loop.hpp) with this set's
+// dot product and update inlined.
+using BlockFn = BlockSums (*)(const BlockGrid& grid, std::size_t block, ModelArrays& model,
+                              const SgdSettings& settings, const DenseLayer& dense);
+
 struct KernelSet {
     const char* name;
     DotFn dot;
     UpdateFn update;
+    BlockFn sgd_block;
 };
 
 const KernelSet& scalar_kernels();

@@ -22,10 +22,17 @@ void update_scalar(float* p, float* q, std::size_t n, float g, float lr, float r
     }
 }
 
+struct ScalarOps {
+    static float dot(const float* a, const float* b, std::size_t n) { return dot_scalar(a, b, n); }
+    static void update(float* p, float* q, std::size_t n, float g, float lr, float reg) {
+        update_scalar(p, q, n, g, lr, reg);
+    }
+};
+
 }  // namespace
 
 const KernelSet& scalar_kernels() {
-    static const KernelSet set{"scalar", dot_scalar, update_scalar};
+    static const KernelSet set{"scalar", dot_scalar, update_scalar, sgd_block<ScalarOps>};
     return set;
 }
 

@@ -1,5 +1,6 @@
 #include "scheduler/block_grid.hpp"
 
+#include <algorithm>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -14,23 +15,83 @@ constexpr std::uint64_t kUserGroupStream = 1;
 constexpr std::uint64_t kItemGroupStream = 2;
 constexpr std::uint64_t kBlockOrderStream = 3;
 
-// Assigns each of `counts.size()` ids to one of `groups` groups: ids are taken
-// in a seeded random order and each group is filled up to 1/groups of the
-// ratings, so groups carry similar work.
-std::vector<std::int32_t> assign_groups(const std::vector<std::size_t>& counts, int groups,
-                                        std::size_t total, SplitMix64 rng) {
+// Users whose ratings are interleaved inside a block.
+constexpr std::size_t kInterleavedUsers = 4;
+
+// Renumbers `counts.size()` ids so that each of `groups` groups is one
+// contiguous range of new indices: ids are taken in a seeded random order
+// and each group is filled up to 1/groups of the ratings, so groups carry
+// similar work. Returns the new index of each id and writes the first new
+// index of each group to `group_begin` (groups + 1 entries).
+std::vector<std::int32_t> renumber_into_groups(const std::vector<std::size_t>& counts, int groups,
+                                               std::size_t total, SplitMix64 rng,
+                                               std::vector<std::int32_t>& group_begin) {
     std::vector<std::int32_t> order(counts.size());
     std::iota(order.begin(), order.end(), 0);
     shuffle(order.data(), order.size(), rng);
 
-    std::vector<std::int32_t> group_of(counts.size(), 0);
+    std::vector<std::int32_t> new_index(counts.size(), 0);
+    group_begin.assign(groups + 1, static_cast<std::int32_t>(counts.size()));
+    group_begin[0] = 0;
     std::size_t seen = 0;
-    for (std::int32_t id : order) {
-        const std::size_t group = total == 0 ? 0 : (seen * groups) / total;
-        group_of[id] = static_cast<std::int32_t>(group < static_cast<std::size_t>(groups) ? group : groups - 1);
+    int group = 0;
+    for (std::size_t position = 0; position < order.size(); ++position) {
+        const std::int32_t id = order[position];
+        const std::size_t wanted = total == 0 ? 0 : (seen * groups) / total;
+        while (group < groups - 1 && static_cast<std::size_t>(group) < wanted) {
+            group_begin[++group] = static_cast<std::int32_t>(position);
+        }
+        new_index[id] = static_cast<std::int32_t>(position);
         seen += counts[id];
     }
-    return group_of;
+    return new_index;
+}
+
+// The group of a renumbered index, from the first index of each group.
+std::vector<std::int32_t> group_of_index(const std::vector<std::int32_t>& group_begin, std::size_t count) {
+    std::vector<std::int32_t> group(count);
+    for (std::size_t g = 0; g + 1 < group_begin.size(); ++g) {
+        for (std::int32_t index = group_begin[g]; index < group_begin[g + 1]; ++index) group[index] = static_cast<std::int32_t>(g);
+    }
+    return group;
+}
+
+// The order in which a block's ratings are visited: grouped by user, so the
+// user's row stays in L1 across their ratings, but interleaved round-robin
+// over kInterleavedUsers users at a time, so an update never waits for the
+// row written by the update just before it. Each user's ratings come in a
+// seeded random order; users come in index order, which is random already
+// because renumber_into_groups shuffled them.
+std::vector<std::size_t> interleaved_order(const std::int32_t* users, std::size_t size, SplitMix64 rng) {
+    std::vector<std::size_t> by_user(size);
+    std::iota(by_user.begin(), by_user.end(), 0);
+    shuffle(by_user.data(), size, rng);
+    std::stable_sort(by_user.begin(), by_user.end(),
+                     [users](std::size_t a, std::size_t b) { return users[a] < users[b]; });
+
+    struct Run {
+        std::size_t next;
+        std::size_t end;
+    };
+    std::size_t cursor = 0;
+    auto next_run = [&]() -> Run {
+        const std::size_t start = cursor;
+        while (cursor < size && users[by_user[cursor]] == users[by_user[start]]) ++cursor;
+        return {start, cursor};
+    };
+    Run lanes[kInterleavedUsers];
+    for (Run& lane : lanes) lane = next_run();
+
+    std::vector<std::size_t> order;
+    order.reserve(size);
+    while (order.size() < size) {
+        for (Run& lane : lanes) {
+            if (lane.next == lane.end) continue;
+            order.push_back(by_user[lane.next++]);
+            if (lane.next == lane.end) lane = next_run();
+        }
+    }
+    return order;
 }
 
 void check_indices(const std::int32_t* values, std::size_t count, std::int32_t limit,
@@ -63,8 +124,11 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
         ++user_counts[users[k]];
         ++item_counts[items[k]];
     }
-    const auto user_group = assign_groups(user_counts, grid_size, count, make_stream(seed, kUserGroupStream));
-    const auto item_group = assign_groups(item_counts, grid_size, count, make_stream(seed, kItemGroupStream));
+    std::vector<std::int32_t> user_begin, item_begin;
+    user_permutation_ = renumber_into_groups(user_counts, grid_size, count, make_stream(seed, kUserGroupStream), user_begin);
+    item_permutation_ = renumber_into_groups(item_counts, grid_size, count, make_stream(seed, kItemGroupStream), item_begin);
+    const auto user_group = group_of_index(user_begin, n_users);
+    const auto item_group = group_of_index(item_begin, n_items);
 
     // Counting sort into block-major order; the input order is kept inside a
     // block until the shuffle below.
@@ -72,7 +136,8 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
     std::vector<std::uint32_t> block_of_rating(count);  // G*G <= 2^20 blocks
     offsets_.assign(n_blocks + 1, 0);
     for (std::size_t k = 0; k < count; ++k) {
-        const std::size_t block = static_cast<std::size_t>(user_group[users[k]]) * grid_size + item_group[items[k]];
+        const std::size_t block = static_cast<std::size_t>(user_group[user_permutation_[users[k]]]) * grid_size +
+                                  item_group[item_permutation_[items[k]]];
         block_of_rating[k] = static_cast<std::uint32_t>(block);
         ++offsets_[block + 1];
     }
@@ -84,27 +149,29 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
     std::vector<std::size_t> cursor(offsets_.begin(), offsets_.end() - 1);
     for (std::size_t k = 0; k < count; ++k) {
         const std::size_t slot = cursor[block_of_rating[k]]++;
-        users_[slot] = users[k];
-        items_[slot] = items[k];
+        users_[slot] = user_permutation_[users[k]];
+        items_[slot] = item_permutation_[items[k]];
         scores_[slot] = scores[k];
     }
 
-    // A seeded random visiting order inside each block, fixed for all epochs.
+    // The visiting order inside each block, fixed for all epochs (see
+    // interleaved_order).
     const std::uint64_t order_seed = make_stream(seed, kBlockOrderStream).next();
-    std::vector<std::size_t> order;
+    std::vector<std::int32_t> block_users;
+    std::vector<std::int32_t> block_items;
+    std::vector<float> block_scores;
     for (std::size_t block = 0; block < n_blocks; ++block) {
         const std::size_t begin = offsets_[block];
         const std::size_t size = offsets_[block + 1] - begin;
-        order.resize(size);
-        std::iota(order.begin(), order.end(), begin);
-        SplitMix64 rng = make_stream(order_seed, block);
-        shuffle(order.data(), size, rng);
-        std::vector<std::int32_t> block_users(size), block_items(size);
-        std::vector<float> block_scores(size);
+        const std::vector<std::size_t> order =
+            interleaved_order(users_.data() + begin, size, make_stream(order_seed, block));
+        block_users.resize(size);
+        block_items.resize(size);
+        block_scores.resize(size);
         for (std::size_t k = 0; k < size; ++k) {
-            block_users[k] = users_[order[k]];
-            block_items[k] = items_[order[k]];
-            block_scores[k] = scores_[order[k]];
+            block_users[k] = users_[begin + order[k]];
+            block_items[k] = items_[begin + order[k]];
+            block_scores[k] = scores_[begin + order[k]];
         }
         std::copy(block_users.begin(), block_users.end(), users_.begin() + begin);
         std::copy(block_items.begin(), block_items.end(), items_.begin() + begin);

@@ -5,6 +5,11 @@
 // not depend on the thread count. Users and anime are assigned to groups in a
 // seeded random order, filling each group up to 1/G of the ratings, so blocks
 // hold similar numbers of ratings and no group collects all the popular anime.
+// The grid renumbers users and anime so that each group is one contiguous
+// range of rows: the 4-byte biases of different groups then share at most
+// the one cache line at each group boundary, instead of threads writing the
+// same lines all the time (false sharing). The model's rows follow the new
+// numbering; user_permutation() maps the caller's index to it.
 //
 // Strata. Stratum s (0 <= s < G) holds the G blocks (r, (r + s) mod G) for
 // r = 0 .. G-1. No two blocks of one stratum share a row group or a column
@@ -18,9 +23,9 @@
 // reads and writes, which no other block of its stratum touches, and strata
 // run one after another in an order drawn from (seed, epoch). The trained
 // model is therefore bit-identical for any thread count. The output layer's
-// weight and bias, which every rating reads, are held fixed during a stratum:
-// each block sums its own gradient for them, and the sums are applied in
-// block order after the barrier.
+// weight and bias, which every rating reads, are shared: each block trains
+// its own copy, starting from the value at the start of the stratum, and
+// after the barrier the copies' changes are averaged in block order.
 #pragma once
 
 #include <cstddef>
@@ -32,7 +37,7 @@ namespace pyanimf {
 class BlockGrid {
   public:
     // Copies the ratings (compact user index, anime index, score) into
-    // block-major order. Indices must be in [0, n_users) and [0, n_items);
+    // block-major order, renumbering users and anime (see above). Indices must be in [0, n_users) and [0, n_items);
     // throws std::invalid_argument naming the first bad entry otherwise.
     BlockGrid(const std::int32_t* users, const std::int32_t* items, const float* scores,
               std::size_t count, std::int32_t n_users, std::int32_t n_items, int grid_size,
@@ -58,6 +63,10 @@ class BlockGrid {
     // The ratings count of each block, row-major over the grid.
     std::vector<std::size_t> block_sizes() const;
 
+    // New index of each user and anime index given to the constructor.
+    const std::vector<std::int32_t>& user_permutation() const { return user_permutation_; }
+    const std::vector<std::int32_t>& item_permutation() const { return item_permutation_; }
+
   private:
     int grid_size_;
     std::int32_t n_users_;
@@ -66,6 +75,8 @@ class BlockGrid {
     std::vector<std::int32_t> users_;
     std::vector<std::int32_t> items_;
     std::vector<float> scores_;
+    std::vector<std::int32_t> user_permutation_;
+    std::vector<std::int32_t> item_permutation_;
 };
 
 }  // namespace pyanimf

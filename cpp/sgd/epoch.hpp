@@ -7,34 +7,15 @@
 // biases (bias_regularization).
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
 #include "kernels/kernels.hpp"
 #include "model/model_arrays.hpp"
 #include "scheduler/block_grid.hpp"
+#include "sgd/settings.hpp"
 
 namespace pyanimf {
-
-enum class OutputFunction { identity, sigmoid };
-
-struct SgdSettings {
-    float learning_rate = 0.01f;
-    float regularization = 0.05f;
-    float bias_regularization = 0.01f;
-    // Step size of the output layer's weight and bias, applied to the mean
-    // gradient of each stratum.
-    float dense_learning_rate = 0.01f;
-    bool use_biases = true;
-    OutputFunction output = OutputFunction::identity;
-};
-
-// The single dense output layer over the dot product: z = weight * dot + bias.
-struct DenseLayer {
-    double weight = 1.0;
-    double bias = 0.0;
-};
 
 struct EpochResult {
     double squared_error = 0.0;  // sum over the epoch, each error taken before its update
@@ -52,11 +33,5 @@ struct EpochResult {
 EpochResult run_epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& settings,
                       DenseLayer dense, const kernels::KernelSet& kernels, int threads,
                       std::uint64_t seed, std::uint64_t epoch);
-
-// The output function f applied to z.
-inline float apply_output(OutputFunction output, float z) {
-    if (output == OutputFunction::sigmoid) return 1.0f / (1.0f + std::exp(-z));
-    return z;
-}
 
 }  // namespace pyanimf
