@@ -91,6 +91,14 @@ def one_rating_model(dim, output):
     return arrays, settings
 
 
+def one_rating_grid():
+    """A grid holding the single rating (user 1, anime 2, score 0.8)."""
+    return _core.BlockGrid(
+        np.array([1], dtype=np.int32), np.array([2], dtype=np.int32),
+        np.array([0.8], dtype=np.float32), 2, 3, 1, 0,
+    )
+
+
 def reference_step(arrays, settings, weight, bias, u, i, score):
     """One SGD step on rating (u, i, score), in float64, from the model's formula."""
     p = arrays.user_factors[u].astype(np.float64)
@@ -120,17 +128,16 @@ def reference_step(arrays, settings, weight, bias, u, i, score):
 def test_sgd_step_matches_numpy(kernel, dim, output):
     arrays, settings = one_rating_model(dim, output)
     weight, bias = 0.9, 0.05
-    expected = reference_step(arrays, settings, weight, bias, u=1, i=2, score=0.8)
-    grid = _core.BlockGrid(
-        np.array([1], dtype=np.int32), np.array([2], dtype=np.int32),
-        np.array([0.8], dtype=np.float32), 2, 3, 1, 0,
-    )
+    grid = one_rating_grid()
+    # The grid renumbers rows; the rating (1, 2) lands on these.
+    u, i = grid.user_permutation()[1], grid.item_permutation()[2]
+    expected = reference_step(arrays, settings, weight, bias, u=u, i=i, score=0.8)
     result = _core.run_epoch(grid, arrays, settings, weight, bias, kernel=kernel, threads=1)
 
-    np.testing.assert_allclose(arrays.user_factors[1], expected["p"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(arrays.item_factors[2], expected["q"], rtol=1e-5, atol=1e-6)
-    assert arrays.user_bias[1] == pytest.approx(expected["user_bias"], abs=1e-6)
-    assert arrays.item_bias[2] == pytest.approx(expected["item_bias"], abs=1e-6)
+    np.testing.assert_allclose(arrays.user_factors[u], expected["p"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(arrays.item_factors[i], expected["q"], rtol=1e-5, atol=1e-6)
+    assert arrays.user_bias[u] == pytest.approx(expected["user_bias"], abs=1e-6)
+    assert arrays.item_bias[i] == pytest.approx(expected["item_bias"], abs=1e-6)
     assert result["weight"] == pytest.approx(expected["weight"], abs=1e-6)
     assert result["bias"] == pytest.approx(expected["bias"], abs=1e-6)
     assert result["kernel"] == kernel
@@ -140,10 +147,11 @@ def test_sgd_step_leaves_other_rows_alone():
     arrays, settings = one_rating_model(40, "identity")
     before_users = arrays.user_factors.copy()
     before_items = arrays.item_factors.copy()
-    grid = _core.BlockGrid(
-        np.array([1], dtype=np.int32), np.array([2], dtype=np.int32),
-        np.array([0.8], dtype=np.float32), 2, 3, 1, 0,
-    )
+    grid = one_rating_grid()
+    u, i = grid.user_permutation()[1], grid.item_permutation()[2]
     _core.run_epoch(grid, arrays, settings, 1.0, 0.0)
-    np.testing.assert_array_equal(arrays.user_factors[0], before_users[0])
-    np.testing.assert_array_equal(arrays.item_factors[:2], before_items[:2])
+    other_users = np.arange(2) != u
+    other_items = np.arange(3) != i
+    np.testing.assert_array_equal(arrays.user_factors[other_users], before_users[other_users])
+    np.testing.assert_array_equal(arrays.item_factors[other_items], before_items[other_items])
+    assert not np.array_equal(arrays.user_factors[u], before_users[u])

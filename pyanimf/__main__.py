@@ -1,0 +1,5 @@
+import sys
+
+from pyanimf.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``pyanimf`` command line: ``main`` builds the parser, ``commands`` runs each subcommand."""

@@ -1,0 +1,126 @@
+"""One function per ``pyanimf`` subcommand; each returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Optional
+
+import numpy as np
+
+from pyanimf.datasets import bundled_ratings_path, load_anime_names
+from pyanimf.model import Model
+from pyanimf.ratings import load_ratings
+from pyanimf.training import EpochRecord
+
+
+def fit(args: argparse.Namespace) -> int:
+    if not 0 <= args.validation < 1:
+        raise ValueError(f"--validation: expected a fraction in [0, 1), got {args.validation}")
+    model = Model(
+        args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
+        output=args.output_function, biases=not args.no_biases, threads=args.threads, seed=args.seed,
+    )
+    started = time.perf_counter()
+    path = args.ratings if args.ratings is not None else bundled_ratings_path()
+    ratings = load_ratings(path, unrated=_parse_unrated(args.unrated))
+    loaded = time.perf_counter()
+    print(f"ratings: {path}: {len(ratings):,} rows, {ratings.n_rated:,} scored "
+          f"({len(ratings) - ratings.n_rated:,} unrated), loaded in {loaded - started:.2f} s")
+    callback = None if args.quiet else _print_epoch(args.epochs)
+    model.fit(
+        ratings, validation=args.validation if args.validation > 0 else None,
+        progress=False if args.quiet else None, callback=callback,
+    )
+    trained = time.perf_counter()
+    model.save(args.output)
+    _print_summary(model, trained - loaded, time.perf_counter() - started, args.output)
+    return 0
+
+
+def recommend(args: argparse.Namespace) -> int:
+    model = Model.load(args.model)
+    user = _parse_id(args.user, model.user_ids, "--user")
+    names = load_anime_names(args.anime_info)
+    for anime_id, score in model.recommend(user, n=_check_n(args.n)):
+        print(f"{anime_id}\t{score:.3f}\t{names.get(anime_id, '(unknown title)')}")
+    return 0
+
+
+def similar(args: argparse.Namespace) -> int:
+    model = Model.load(args.model)
+    anime = _parse_id(args.anime, model.anime_ids, "--anime")
+    names = load_anime_names(args.anime_info)
+    print(f"# anime similar to {anime}: {names.get(anime, '(unknown title)')}")
+    for anime_id, similarity in model.similar_items(anime, n=_check_n(args.n)):
+        print(f"{anime_id}\t{similarity:.3f}\t{names.get(anime_id, '(unknown title)')}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    model = Model.load(args.model)
+    ratings = load_ratings(args.ratings, unrated=_parse_unrated(args.unrated))
+    result = model.evaluate(ratings)
+    print(f"scored rows: {result.rows:,}")
+    print(f"rows with unknown ids (left out): {result.unknown:,}")
+    if result.rmse is None:
+        print("RMSE: n/a (no row with known user and anime)")
+        print("MAE: n/a")
+        return 1
+    print(f"RMSE: {result.rmse:.4f}")
+    print(f"MAE: {result.mae:.4f}")
+    return 0
+
+
+def _print_epoch(epochs: int):
+    from tqdm.auto import tqdm
+
+    def report(record: EpochRecord) -> None:
+        validation = "-" if record.validation_rmse is None else f"{record.validation_rmse:.4f}"
+        tqdm.write(
+            f"epoch {record.epoch:>3}/{epochs}  train RMSE {record.train_rmse:.4f}  "
+            f"validation RMSE {validation}  {record.seconds:.3f} s",
+            file=sys.stdout,
+        )
+
+    return report
+
+
+def _print_summary(model: Model, train_seconds: float, total_seconds: float, output: str) -> None:
+    report = model.fit_report_
+    last = model.history_[-1] if model.history_ else None
+    print(f"trained: dim {model.dim}, {len(model.history_)} epochs, {report.train_ratings:,} scores, "
+          f"{len(model.user_ids):,} users, {len(model.anime_ids):,} anime, "
+          f"{report.threads} threads, kernel {report.kernel}, {train_seconds:.2f} s")
+    if last is not None and last.validation_rmse is not None:
+        print(f"validation RMSE: {last.validation_rmse:.4f} on {report.validation_ratings:,} held-out scores "
+              f"({report.validation_dropped:,} dropped: user or anime not in training)")
+    elif last is not None:
+        print(f"train RMSE: {last.train_rmse:.4f} (no validation split)")
+    print(f"model saved to {output} ({total_seconds:.2f} s in all)")
+
+
+def _parse_unrated(text: str) -> Optional[float]:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--unrated: expected a number or 'none', got {text!r}") from None
+
+
+def _parse_id(text: str, known_ids: np.ndarray, option: str):
+    """Convert a command-line id to the type of the model's ids."""
+    if np.issubdtype(known_ids.dtype, np.integer):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{option}: expected an integer id, got {text!r}") from None
+    return text
+
+
+def _check_n(n: int) -> int:
+    if n < 1:
+        raise ValueError(f"-n: expected a positive integer, got {n}")
+    return n

@@ -1,0 +1,96 @@
+"""Argument parsing and dispatch of the ``pyanimf`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+from pyanimf.cli import commands
+from pyanimf.errors import ModelFileError, RatingsFormatError, TrainingDivergedError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyanimf",
+        description="Train matrix-factorization models on anime (or any user-item) ratings and recommend from them.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = sub.add_parser("fit", help="train a model on a ratings file", allow_abbrev=False)
+    fit.add_argument("ratings", nargs="?", metavar="RATINGS",
+                     help="ratings .csv or .csv.gz (user_id,anime_id,rating); default: the bundled MyAnimeList sample")
+    fit.add_argument("--dim", type=int, default=128, help="embedding length (default: 128)")
+    fit.add_argument("--epochs", type=int, default=40, help="passes over the training ratings (default: 40)")
+    fit.add_argument("--lr", type=float, default=None,
+                     help="SGD learning rate (default: 0.01, or 0.1 with --output-function sigmoid)")
+    fit.add_argument("--reg", type=float, default=None,
+                     help="L2 regularization of the embeddings (default: 0.05, or 0.001 with --output-function sigmoid)")
+    fit.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
+                     help="output function over the dense layer; sigmoid trains on scores scaled to [0, 1] "
+                          "(default: identity)")
+    fit.add_argument("--no-biases", action="store_true", help="leave out the global mean and the user and anime biases")
+    fit.add_argument("--threads", type=int, default=None,
+                     help="training threads (default: OMP_NUM_THREADS, else the CPUs this process may use)")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    fit.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
+                     help="fraction of scored rows held out for validation; 0 trains on all (default: 0.1)")
+    fit.add_argument("--unrated", default="-1", metavar="SCORE",
+                     help="score that marks 'on the list, not rated', or 'none' (default: -1)")
+    fit.add_argument("-o", "--output", default="model.npz", metavar="MODEL",
+                     help="where to save the model (default: model.npz)")
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    fit.set_defaults(handler=commands.fit)
+
+    recommend = sub.add_parser("recommend", help="recommend anime for a user of a model", allow_abbrev=False)
+    recommend.add_argument("model", metavar="MODEL", help="model file written by 'pyanimf fit'")
+    recommend.add_argument("--user", required=True, metavar="ID", help="user id as in the ratings file")
+    recommend.add_argument("-n", type=int, default=10, help="how many anime (default: 10)")
+    _add_anime_info(recommend)
+    recommend.set_defaults(handler=commands.recommend)
+
+    similar = sub.add_parser("similar", help="anime with the most similar embeddings", allow_abbrev=False)
+    similar.add_argument("model", metavar="MODEL", help="model file written by 'pyanimf fit'")
+    similar.add_argument("--anime", required=True, metavar="ID", help="anime id as in the ratings file")
+    similar.add_argument("-n", type=int, default=10, help="how many anime (default: 10)")
+    _add_anime_info(similar)
+    similar.set_defaults(handler=commands.similar)
+
+    evaluate = sub.add_parser("evaluate", help="RMSE and MAE of a model on a ratings file", allow_abbrev=False)
+    evaluate.add_argument("model", metavar="MODEL", help="model file written by 'pyanimf fit'")
+    evaluate.add_argument("ratings", metavar="RATINGS", help="ratings .csv or .csv.gz")
+    evaluate.add_argument("--unrated", default="-1", metavar="SCORE",
+                          help="score that marks 'on the list, not rated', or 'none' (default: -1)")
+    evaluate.set_defaults(handler=commands.evaluate)
+    return parser
+
+
+def _add_anime_info(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--anime-info", metavar="PATH", default=None,
+                        help="anime.csv with anime_id,name columns for titles (default: the bundled one)")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="pyanimf: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("pyanimf: interrupted", file=sys.stderr)
+        return 130
+    except (RatingsFormatError, ModelFileError, TrainingDivergedError, FileNotFoundError,
+            KeyError, ValueError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"pyanimf: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

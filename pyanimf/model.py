@@ -1,0 +1,493 @@
+"""The Model class: matrix factorization trained by the core's parallel SGD."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+
+from pyanimf import _core
+from pyanimf.ids import IdIndex
+from pyanimf.ratings import Ratings
+from pyanimf.scaling import ScoreScale
+from pyanimf.threads import resolve_threads
+from pyanimf.training import EpochRecord, TrainingRun, ValidationSet, run_epochs
+
+logger = logging.getLogger("pyanimf")
+
+OUTPUTS = ("identity", "sigmoid")
+
+# Settings left as None take these values, by output function. The sigmoid
+# output passes gradients scaled by y(1 - y) <= 1/4 on [0, 1]-scaled scores,
+# so it needs a larger step and less shrinkage than the identity output on
+# standardised scores. Measured on the bundled sample with a 10% split.
+OUTPUT_DEFAULTS = {
+    "identity": {"learning_rate": 0.01, "regularization": 0.05, "dense_learning_rate": 1e-5},
+    "sigmoid": {"learning_rate": 0.1, "regularization": 0.001, "dense_learning_rate": 1e-3},
+}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Accuracy of a model on a set of ratings, on the original rating scale.
+
+    Rows whose user or anime the model does not know are counted in
+    `unknown` and left out of the metrics; `rmse` and `mae` are None when no
+    row is left.
+    """
+
+    rmse: Optional[float]
+    mae: Optional[float]
+    rows: int
+    unknown: int
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What `Model.fit` trained on."""
+
+    train_ratings: int
+    unrated_rows: int
+    validation_ratings: int
+    validation_dropped: int
+    threads: int
+    kernel: str
+
+
+class Model:
+    """Matrix factorization of a user x anime rating matrix.
+
+    A prediction is ``f(w * <p_u, q_i> + b + mu + b_u + b_i)`` mapped back to
+    the rating scale and clipped to the range of the training scores. ``p_u``
+    and ``q_i`` are ``dim``-long user and anime embeddings, ``w`` and ``b``
+    the single dense output layer over their dot product, ``mu``, ``b_u``
+    and ``b_i`` the global mean and the biases. All are trained together by
+    stochastic gradient descent on the known ratings only.
+
+    Parameters
+    ----------
+    dim : int
+        Length of each embedding.
+    epochs : int
+        Passes over the training ratings.
+    learning_rate : float or None
+        SGD step size, on standardised scores for ``output="identity"`` and on
+        [0, 1]-scaled scores for ``output="sigmoid"``. None means 0.01 for
+        the identity output and 0.1 for the sigmoid.
+    regularization : float or None
+        L2 penalty on the embeddings. None means 0.05 for the identity output
+        and 0.001 for the sigmoid.
+    bias_regularization : float
+        L2 penalty on the user and anime biases.
+    biases : bool
+        Whether ``mu``, ``b_u`` and ``b_i`` are part of the prediction.
+    output : {"identity", "sigmoid"}
+        The output function ``f``. ``"identity"`` trains on standardised
+        scores; ``"sigmoid"`` trains on scores min-max scaled to [0, 1]. With
+        ``biases=False`` and ``output="sigmoid"`` the model is the classic
+        Keras design Embedding -> Dot -> Dense -> sigmoid.
+    threads : int or None
+        Training threads. None means OMP_NUM_THREADS if set, else the CPUs
+        this process may use. The trained model does not depend on it.
+    seed : int
+        Seed of the initial embeddings, the block grid and the epoch order.
+        The same seed gives a bit-identical model for any thread count.
+    grid_size : int
+        The rating matrix is cut into ``grid_size x grid_size`` blocks for the
+        conflict-free parallel schedule. At least twice the thread count keeps
+        threads busy; changing it changes the model.
+    init_std : float
+        Standard deviation of the initial embeddings times ``sqrt(dim)``.
+    dense_learning_rate : float or None
+        SGD step size of the output layer's weight and bias. Every rating
+        updates them, so it is far smaller than `learning_rate`. None means
+        1e-5 for the identity output and 1e-3 for the sigmoid.
+
+    Notes
+    -----
+    Not thread-safe during ``fit``; the query methods may be called from
+    several threads once the model is trained.
+    """
+
+    def __init__(
+        self,
+        dim: int = 128,
+        *,
+        epochs: int = 40,
+        learning_rate: Optional[float] = None,
+        regularization: Optional[float] = None,
+        bias_regularization: float = 0.01,
+        biases: bool = True,
+        output: str = "identity",
+        threads: Optional[int] = None,
+        seed: int = 0,
+        grid_size: int = 16,
+        init_std: float = 0.1,
+        dense_learning_rate: Optional[float] = None,
+    ):
+        if output not in OUTPUTS:
+            raise ValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
+        defaults = OUTPUT_DEFAULTS[output]
+        learning_rate = defaults["learning_rate"] if learning_rate is None else learning_rate
+        regularization = defaults["regularization"] if regularization is None else regularization
+        if dense_learning_rate is None:
+            dense_learning_rate = defaults["dense_learning_rate"]
+        _check_int("dim", dim, 1, 65536)
+        _check_int("epochs", epochs, 0, 1_000_000)
+        _check_int("grid_size", grid_size, 1, 1024)
+        _check_int("seed", seed, 0, 2**64 - 1)
+        _check_float("learning_rate", learning_rate, positive=True)
+        _check_float("regularization", regularization)
+        _check_float("bias_regularization", bias_regularization)
+        _check_float("init_std", init_std)
+        _check_float("dense_learning_rate", dense_learning_rate)
+        if threads is not None:
+            resolve_threads(threads)
+        self.dim = dim
+        self.epochs = epochs
+        self.learning_rate = float(learning_rate)
+        self.regularization = float(regularization)
+        self.bias_regularization = float(bias_regularization)
+        self.biases = bool(biases)
+        self.output = output
+        self.threads = threads
+        self.seed = seed
+        self.grid_size = grid_size
+        self.init_std = float(init_std)
+        self.dense_learning_rate = float(dense_learning_rate)
+        self.kernel = "auto"
+        self.history_: List[EpochRecord] = []
+        self.fit_report_: Optional[FitReport] = None
+        self._arrays = None
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(
+        self,
+        *data,
+        validation=None,
+        unrated: Optional[float] = -1.0,
+        progress: Optional[bool] = None,
+        callback: Optional[Callable[[EpochRecord], None]] = None,
+    ) -> "Model":
+        """Train on ratings; returns self.
+
+        Call as ``fit(ratings)`` with what `load_ratings` returns, or as
+        ``fit(user_ids, anime_ids, scores)`` with three equal-length arrays
+        (ids may be integers or strings; a score equal to `unrated` marks an
+        anime on the user's list without a score).
+
+        `validation` is a `Ratings`, a fraction of the scored rows to hold
+        out (seeded by the model's seed), or None. Held-out rows whose user
+        or anime has no scored training row are dropped and counted in
+        ``fit_report_``. `callback` is called with an `EpochRecord` after
+        each epoch; ``history_`` keeps them all.
+        """
+        ratings = _as_ratings(data, unrated)
+        if isinstance(validation, (float, int)) and not isinstance(validation, bool):
+            ratings, validation = ratings.split(float(validation), seed=self.seed)
+        if ratings.n_rated == 0:
+            raise ValueError("fit: no scored ratings to train on (every row is unrated or the input is empty)")
+
+        users, user_codes = IdIndex.encode(ratings.user_ids)
+        anime, anime_codes = IdIndex.encode(ratings.anime_ids)
+        rated = ratings.rated
+        scores = ratings.scores[rated]
+        self._scale = ScoreScale.fit(scores, self.output)
+        threads = resolve_threads(self.threads)
+
+        grid = _core.BlockGrid(
+            np.ascontiguousarray(user_codes[rated]),
+            np.ascontiguousarray(anime_codes[rated]),
+            self._scale.to_internal(scores),
+            len(users), len(anime), self.grid_size, self.seed,
+        )
+        # The grid renumbers users and anime so that each of its groups is a
+        # contiguous range of rows; the model's rows follow that numbering.
+        self._users, user_codes = _renumber(users, user_codes, grid.user_permutation())
+        self._anime, anime_codes = _renumber(anime, anime_codes, grid.item_permutation())
+        self._arrays = self._initial_arrays(len(self._users), len(self._anime))
+        held_out = self._validation_set(validation, user_codes[rated], anime_codes[rated])
+        run = TrainingRun(
+            grid=grid, settings=self._settings(), scale=self._scale, epochs=self.epochs,
+            threads=threads, seed=self.seed, kernel=self.kernel, validation=held_out,
+            progress=progress, callback=callback,
+        )
+        self._weight, self._bias, self.history_ = run_epochs(self._arrays, run, 1.0, 0.0)
+        self._seen = _seen_sets(user_codes, anime_codes, held_out, len(self._users))
+        self.fit_report_ = FitReport(
+            train_ratings=int(rated.sum()),
+            unrated_rows=int(len(ratings) - rated.sum()),
+            validation_ratings=0 if held_out is None else len(held_out.scores),
+            validation_dropped=0 if held_out is None else held_out.dropped,
+            threads=threads,
+            kernel=_core.available_kernels()[0] if self.kernel == "auto" else self.kernel,
+        )
+        return self
+
+    def _initial_arrays(self, n_users: int, n_anime: int):
+        arrays = _core.ModelArrays(n_users, n_anime, self.dim)
+        rng = np.random.default_rng(self.seed)
+        std = self.init_std / np.sqrt(self.dim)
+        arrays.user_factors[:] = rng.normal(0.0, std, size=(n_users, self.dim)).astype(np.float32)
+        arrays.item_factors[:] = rng.normal(0.0, std, size=(n_anime, self.dim)).astype(np.float32)
+        arrays.global_mean = 0.0
+        return arrays
+
+    def _settings(self):
+        settings = _core.SgdSettings()
+        settings.learning_rate = self.learning_rate
+        settings.regularization = self.regularization
+        settings.bias_regularization = self.bias_regularization
+        settings.dense_learning_rate = self.dense_learning_rate
+        settings.use_biases = self.biases
+        settings.output = self.output
+        return settings
+
+    def _validation_set(self, validation, train_users, train_anime) -> Optional[ValidationSet]:
+        if validation is None:
+            return None
+        if not isinstance(validation, Ratings):
+            raise TypeError(
+                f"validation: expected a Ratings, a fraction or None, got {type(validation).__name__}"
+            )
+        scored = validation.rated
+        users = self._users.lookup(validation.user_ids[scored])
+        anime = self._anime.lookup(validation.anime_ids[scored])
+        trained_users = np.bincount(train_users, minlength=len(self._users)) > 0
+        trained_anime = np.bincount(train_anime, minlength=len(self._anime)) > 0
+        known = (users >= 0) & (anime >= 0)
+        known[known] = trained_users[users[known]] & trained_anime[anime[known]]
+        dropped = int(len(known) - known.sum())
+        if dropped:
+            logger.info("validation: dropped %d rows whose user or anime has no training score", dropped)
+        return ValidationSet(
+            users=np.ascontiguousarray(users[known], dtype=np.int32),
+            items=np.ascontiguousarray(anime[known], dtype=np.int32),
+            scores=validation.scores[scored][known].astype(np.float64),
+            dropped=dropped,
+        )
+
+    # -------------------------------------------------------------- queries
+
+    def predict(self, user_ids, anime_ids) -> np.ndarray:
+        """Predicted scores on the original rating scale, one per (user, anime) pair.
+
+        Raises KeyError naming the first unknown id and how many ids are unknown.
+        """
+        self._check_fitted()
+        users = self._codes(self._users, user_ids, "user")
+        anime = self._codes(self._anime, anime_ids, "anime")
+        if len(users) != len(anime):
+            raise ValueError(f"predict: expected user_ids and anime_ids of equal length, got {len(users)} and {len(anime)}")
+        return self._predict_codes(users, anime)
+
+    def recommend(self, user_id, n: int = 10) -> List[Tuple[object, float]]:
+        """The `n` anime with the highest predicted score that the user has not
+        rated and does not have on their list, best first, as (anime_id, score).
+
+        Fewer than `n` when fewer anime remain.
+        """
+        self._check_fitted()
+        _check_int("n", n, 0, 2**31 - 1)
+        user = self._code(self._users, user_id, "user")
+        seen = self._seen_items(user)
+        indices, internal = _core.top_n_items(
+            self._arrays, self._settings(), self._weight, self._bias, user, seen, n, self.kernel
+        )
+        scores = self._scale.to_ratings(internal)
+        anime_ids = self._anime.ids[indices]
+        return [(_plain(a), float(s)) for a, s in zip(anime_ids, scores)]
+
+    def similar_items(self, anime_id, n: int = 10) -> List[Tuple[object, float]]:
+        """The `n` anime whose embeddings have the highest cosine similarity to
+        `anime_id`'s, the query excluded, as (anime_id, similarity)."""
+        self._check_fitted()
+        return self._similar("items", self._anime, anime_id, n, "anime")
+
+    def similar_users(self, user_id, n: int = 10) -> List[Tuple[object, float]]:
+        """The `n` users whose embeddings have the highest cosine similarity to
+        `user_id`'s, the query excluded, as (user_id, similarity)."""
+        self._check_fitted()
+        return self._similar("users", self._users, user_id, n, "user")
+
+    def evaluate(self, data) -> Evaluation:
+        """RMSE and MAE on the scored rows of `data` (a `Ratings`); see `Evaluation`."""
+        self._check_fitted()
+        scored = data.rated
+        users = self._users.lookup(data.user_ids[scored])
+        anime = self._anime.lookup(data.anime_ids[scored])
+        known = (users >= 0) & (anime >= 0)
+        rows = int(scored.sum())
+        unknown = int(rows - known.sum())
+        if not known.any():
+            return Evaluation(rmse=None, mae=None, rows=rows, unknown=unknown)
+        predicted = self._predict_codes(users[known], anime[known])
+        errors = predicted - data.scores[scored][known].astype(np.float64)
+        return Evaluation(
+            rmse=float(np.sqrt(np.mean(errors * errors))),
+            mae=float(np.mean(np.abs(errors))),
+            rows=rows,
+            unknown=unknown,
+        )
+
+    def rmse(self, data) -> Optional[float]:
+        """Root mean squared error on the scored rows of `data` with known ids."""
+        return self.evaluate(data).rmse
+
+    def mae(self, data) -> Optional[float]:
+        """Mean absolute error on the scored rows of `data` with known ids."""
+        return self.evaluate(data).mae
+
+    # ------------------------------------------------------------ arrays
+
+    @property
+    def user_factors(self) -> np.ndarray:
+        """User embeddings P (users x dim), a view of the core's memory."""
+        self._check_fitted()
+        return self._arrays.user_factors
+
+    @property
+    def anime_factors(self) -> np.ndarray:
+        """Anime embeddings Q (anime x dim), a view of the core's memory."""
+        self._check_fitted()
+        return self._arrays.item_factors
+
+    @property
+    def user_bias(self) -> np.ndarray:
+        self._check_fitted()
+        return self._arrays.user_bias
+
+    @property
+    def anime_bias(self) -> np.ndarray:
+        self._check_fitted()
+        return self._arrays.item_bias
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        """User ids in the order of the rows of `user_factors`."""
+        self._check_fitted()
+        return self._users.ids
+
+    @property
+    def anime_ids(self) -> np.ndarray:
+        """Anime ids in the order of the rows of `anime_factors`."""
+        self._check_fitted()
+        return self._anime.ids
+
+    @property
+    def output_layer(self) -> Tuple[float, float]:
+        """The dense output layer's (weight, bias) over the dot product."""
+        self._check_fitted()
+        return self._weight, self._bias
+
+    # --------------------------------------------------------- persistence
+
+    def save(self, path) -> None:
+        """Write the model to `path` atomically; see `pyanimf.persistence` for the format."""
+        from pyanimf.persistence import save_model
+
+        self._check_fitted()
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path) -> "Model":
+        """Read a model written by `save`. Never executes code from the file."""
+        from pyanimf.persistence import load_model
+
+        return load_model(path)
+
+    # ------------------------------------------------------------- helpers
+
+    def _check_fitted(self) -> None:
+        if self._arrays is None:
+            raise RuntimeError("this Model is not trained yet: call fit() or Model.load() first")
+
+    def _predict_codes(self, users: np.ndarray, anime: np.ndarray) -> np.ndarray:
+        internal = _core.predict(
+            self._arrays, self._settings(), self._weight, self._bias,
+            np.ascontiguousarray(users, dtype=np.int32), np.ascontiguousarray(anime, dtype=np.int32),
+            self.kernel, resolve_threads(self.threads),
+        )
+        return self._scale.to_ratings(internal)
+
+    def _seen_items(self, user: int) -> np.ndarray:
+        indptr, indices = self._seen
+        return np.ascontiguousarray(indices[indptr[user]:indptr[user + 1]])
+
+    def _similar(self, side, index: IdIndex, query_id, n, kind):
+        _check_int("n", n, 0, 2**31 - 1)
+        query = self._code(index, query_id, kind)
+        rows, similarity = _core.most_similar(self._arrays, side, query, n, self.kernel)
+        return [(_plain(i), float(s)) for i, s in zip(index.ids[rows], similarity)]
+
+    @staticmethod
+    def _code(index: IdIndex, value, kind: str) -> int:
+        code = index.index_of(value)
+        if code < 0:
+            raise KeyError(f"unknown {kind} id {value!r}: it was not in the training data")
+        return code
+
+    @staticmethod
+    def _codes(index: IdIndex, values, kind: str) -> np.ndarray:
+        codes = index.lookup(np.asarray(values).reshape(-1))
+        unknown = np.flatnonzero(codes < 0)
+        if len(unknown):
+            first = np.asarray(values).reshape(-1)[unknown[0]]
+            raise KeyError(
+                f"{len(unknown)} unknown {kind} ids, the first {_plain(first)!r} at position {unknown[0]}: "
+                "they were not in the training data"
+            )
+        return codes
+
+
+def _as_ratings(data: tuple, unrated: Optional[float]) -> Ratings:
+    if len(data) == 1 and isinstance(data[0], Ratings):
+        return data[0]
+    if len(data) == 3:
+        return Ratings.from_arrays(*data, unrated=unrated)
+    kinds = ", ".join(type(d).__name__ for d in data)
+    raise TypeError(
+        f"fit: expected fit(ratings) or fit(user_ids, anime_ids, scores), got {len(data)} arguments ({kinds})"
+    )
+
+
+def _renumber(index: IdIndex, codes: np.ndarray, permutation: np.ndarray):
+    """Apply `permutation` (new row of each old row) to an IdIndex and its codes."""
+    ids = np.empty_like(index.ids)
+    ids[permutation] = index.ids
+    return IdIndex.from_ids(ids), permutation[codes]
+
+
+def _seen_sets(user_codes, anime_codes, held_out: Optional[ValidationSet], n_users: int):
+    """CSR (indptr, anime indices) of every anime each user rated or listed."""
+    users = user_codes.astype(np.int32)
+    anime = anime_codes.astype(np.int32)
+    if held_out is not None:
+        users = np.concatenate([users, held_out.users])
+        anime = np.concatenate([anime, held_out.items])
+    order = np.lexsort((anime, users))
+    users, anime = users[order], anime[order]
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(users, minlength=n_users), out=indptr[1:])
+    return indptr, anime
+
+
+def _plain(value):
+    """A numpy scalar as the matching Python int or str."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name}: expected an integer from {low} to {high}, got {value!r}")
+
+
+def _check_float(name: str, value, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "a positive" if positive else "a non-negative"
+        raise ValueError(f"{name}: expected {bound} finite number, got {value!r}")

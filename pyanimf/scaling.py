@@ -1,0 +1,47 @@
+"""Affine map between the rating scale and the scale the core trains on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """Internal score = (rating - shift) / scale; predictions are clipped to [low, high].
+
+    Identity output standardises the ratings (shift = mean, scale = standard
+    deviation), so one learning rate suits any rating scale. Sigmoid output
+    min-max scales them to [0, 1], the range of the sigmoid.
+    """
+
+    shift: float
+    scale: float
+    low: float
+    high: float
+
+    @classmethod
+    def fit(cls, scores: np.ndarray, output: str) -> "ScoreScale":
+        low = float(scores.min())
+        high = float(scores.max())
+        if output == "sigmoid":
+            spread = high - low
+            return cls(shift=low, scale=spread if spread > 0 else 1.0, low=low, high=high)
+        deviation = float(scores.std(dtype=np.float64))
+        return cls(
+            shift=float(scores.mean(dtype=np.float64)),
+            scale=deviation if deviation > 0 else 1.0,
+            low=low,
+            high=high,
+        )
+
+    def to_internal(self, scores: np.ndarray) -> np.ndarray:
+        return ((scores - self.shift) / self.scale).astype(np.float32)
+
+    def to_ratings(self, internal: np.ndarray) -> np.ndarray:
+        ratings = internal.astype(np.float64) * self.scale + self.shift
+        return np.clip(ratings, self.low, self.high)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,18 @@
+"""Accuracy of the default model on the real MyAnimeList sample."""
+
+import numpy as np
+
+from pyanimf import Model
+
+
+def test_default_model_beats_bias_baseline(anime_ratings):
+    train, validation = anime_ratings.split(0.1, seed=42)
+    model = Model(dim=128, seed=42).fit(train, validation=validation)
+    rmse = model.rmse(validation)
+    # On this split the global mean gives about 1.58 and user + anime biases
+    # alone about 1.21.
+    assert rmse <= 1.16
+    # The per-epoch figure leaves out held-out rows whose user or anime has
+    # no training score; rmse() keeps those known only from unrated rows, a
+    # handful here, so the two differ slightly.
+    assert np.isclose(model.history_[-1].validation_rmse, rmse, atol=1e-3)

@@ -1,0 +1,114 @@
+"""The pyanimf command end to end on the real bundled ratings."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pyanimf.cli.main import main
+from pyanimf.datasets import bundled_ratings_path
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "pyanimf", *map(str, args)],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "model.npz"
+    result = run_cli("fit", bundled_ratings_path(), "--dim", 32, "--epochs", 4, "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert path.is_file()
+    return path, result
+
+
+def test_fit_reports_each_epoch_and_summary(model_file):
+    path, result = model_file
+    lines = result.stdout.splitlines()
+    epoch_lines = [line for line in lines if line.startswith("epoch")]
+    assert len(epoch_lines) == 4
+    assert "train RMSE" in epoch_lines[0] and "validation RMSE" in epoch_lines[0]
+    assert any(line.startswith("validation RMSE:") for line in lines)
+    assert f"model saved to {path}" in result.stdout
+
+
+def test_recommend_prints_real_titles(model_file):
+    path, _ = model_file
+    result = run_cli("recommend", path, "--user", 1, "-n", 5)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 5
+    anime_id, score, title = lines[0].split("\t")
+    assert int(anime_id) > 0
+    assert 1 <= float(score) <= 10
+    assert title and title != "(unknown title)"
+
+
+def test_similar_prints_neighbours(model_file):
+    path, _ = model_file
+    result = run_cli("similar", path, "--anime", 5114, "-n", 3)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert "Fullmetal Alchemist: Brotherhood" in lines[0]
+    assert len(lines) == 4
+    assert all(not line.startswith("5114\t") for line in lines[1:])
+
+
+def metric(output, name):
+    line = next(line for line in output.splitlines() if line.startswith(name + ":"))
+    return float(line.split(":")[1].replace(",", ""))
+
+
+def test_evaluate_prints_metrics(model_file):
+    path, _ = model_file
+    result = run_cli("evaluate", path, bundled_ratings_path())
+    assert result.returncode == 0, result.stderr
+    assert 0.5 < metric(result.stdout, "RMSE") < 1.3
+    assert 0.3 < metric(result.stdout, "MAE") < metric(result.stdout, "RMSE")
+    assert metric(result.stdout, "scored rows") == 419943
+    # Only ids seen in nothing but the 10% held out are unknown to the model.
+    assert metric(result.stdout, "rows with unknown ids (left out)") < 500
+
+
+def test_evaluate_counts_unknown_ids(model_file, tmp_path):
+    path, _ = model_file
+    ratings = tmp_path / "few.csv"
+    ratings.write_text("user_id,anime_id,rating\n1,20,7\n1,999999,8\n987654,20,5\n")
+    result = run_cli("evaluate", path, ratings)
+    assert result.returncode == 0, result.stderr
+    assert metric(result.stdout, "scored rows") == 3
+    assert metric(result.stdout, "rows with unknown ids (left out)") == 2
+
+
+def test_fit_without_file_uses_bundled_sample(tmp_path, capsys):
+    code = main(["fit", "--dim", "8", "--epochs", "1", "--quiet", "-o", str(tmp_path / "m.npz")])
+    assert code == 0
+    assert "rating.csv.gz" in capsys.readouterr().out
+
+
+def test_fit_validation_zero_trains_on_all(tmp_path, capsys):
+    code = main(["fit", "--dim", "8", "--epochs", "1", "--quiet", "--validation", "0",
+                 "-o", str(tmp_path / "m.npz")])
+    assert code == 0
+    assert "no validation split" in capsys.readouterr().out
+
+
+def test_recommend_unknown_user_is_clean_error(model_file, capsys):
+    path, _ = model_file
+    assert main(["recommend", str(path), "--user", "123456789"]) == 1
+    assert "unknown user id 123456789" in capsys.readouterr().err
+
+
+def test_fit_missing_file_is_clean_error(tmp_path, capsys):
+    assert main(["fit", str(tmp_path / "absent.csv"), "-o", str(tmp_path / "m.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "absent.csv" in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_bad_validation_fraction_is_clean_error(tmp_path, capsys):
+    assert main(["fit", "--validation", "1.5", "-o", str(tmp_path / "m.npz")]) == 1
+    assert "--validation: expected a fraction in [0, 1), got 1.5" in capsys.readouterr().err

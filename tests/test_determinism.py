@@ -1,0 +1,47 @@
+"""A seed gives the same model every time, whatever the thread count."""
+
+import numpy as np
+import pytest
+
+from pyanimf import Model
+
+
+def train(ratings, **settings):
+    return Model(dim=40, epochs=3, **settings).fit(ratings)
+
+
+def assert_same_model(a, b):
+    np.testing.assert_array_equal(a.user_factors, b.user_factors)
+    np.testing.assert_array_equal(a.anime_factors, b.anime_factors)
+    np.testing.assert_array_equal(a.user_bias, b.user_bias)
+    np.testing.assert_array_equal(a.anime_bias, b.anime_bias)
+    assert a.output_layer == b.output_layer
+
+
+def test_same_seed_same_factors(small_ratings):
+    assert_same_model(train(small_ratings, seed=5, threads=2), train(small_ratings, seed=5, threads=2))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_thread_count_does_not_change_model(small_ratings, threads):
+    one = train(small_ratings, seed=11, threads=1)
+    many = train(small_ratings, seed=11, threads=threads)
+    assert_same_model(one, many)
+
+
+def test_other_seed_other_factors(small_ratings):
+    a = train(small_ratings, seed=1, threads=1)
+    b = train(small_ratings, seed=2, threads=1)
+    assert not np.array_equal(a.user_factors, b.user_factors)
+
+
+def test_threads_from_environment(small_ratings, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    model = train(small_ratings, seed=3)
+    assert model.fit_report_.threads == 1
+
+
+def test_invalid_thread_environment_rejected(small_ratings, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS: expected a positive integer, got 'many'"):
+        train(small_ratings, seed=3)

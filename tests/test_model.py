@@ -1,0 +1,224 @@
+"""The Model API on real ratings: queries, persistence, configurations."""
+
+import numpy as np
+import pytest
+
+from pyanimf import Model, ModelFileError, TrainingDivergedError
+from pyanimf.ratings import Ratings
+
+
+@pytest.fixture(scope="module")
+def trained(small_ratings):
+    return Model(dim=32, epochs=5, seed=1).fit(small_ratings, validation=0.1)
+
+
+def rows_of_user(ratings, user):
+    return set(ratings.anime_ids[ratings.user_ids == user].tolist())
+
+
+def test_recommend_skips_rated_and_listed(trained, small_ratings):
+    users = trained.user_ids[:40]
+    for user in users:
+        seen = rows_of_user(small_ratings, user)
+        recommended = [anime for anime, _ in trained.recommend(user, n=20)]
+        assert len(recommended) == 20
+        assert not seen & set(recommended), f"user {user} got anime they already rated or listed"
+
+
+def test_recommend_skips_listed_unrated_rows(trained, small_ratings):
+    listed = ~small_ratings.rated
+    user = small_ratings.user_ids[listed][0]
+    unrated_anime = set(small_ratings.anime_ids[listed & (small_ratings.user_ids == user)].tolist())
+    assert unrated_anime
+    recommended = {anime for anime, _ in trained.recommend(user, n=len(trained.anime_ids))}
+    assert not unrated_anime & recommended
+
+
+def test_recommend_scores_sorted_and_in_range(trained):
+    user = trained.user_ids[0]
+    scores = [score for _, score in trained.recommend(user, n=10)]
+    assert scores == sorted(scores, reverse=True)
+    assert all(1 <= score <= 10 for score in scores)
+
+
+def test_recommend_more_than_catalogue_returns_every_candidate(trained, small_ratings):
+    user = trained.user_ids[0]
+    result = trained.recommend(user, n=10**6)
+    assert len(result) == len(trained.anime_ids) - len(rows_of_user(small_ratings, user))
+    assert len({anime for anime, _ in result}) == len(result)
+
+
+def test_recommend_unknown_user_raises(trained):
+    with pytest.raises(KeyError, match="unknown user id 999999"):
+        trained.recommend(999999)
+
+
+def test_similar_items_excludes_query(trained):
+    for anime in trained.anime_ids[:50]:
+        similar = trained.similar_items(anime, n=10)
+        assert len(similar) == 10
+        assert anime not in [other for other, _ in similar]
+
+
+def test_similar_items_cosine_matches_numpy(trained):
+    anime = trained.anime_ids[3]
+    factors = trained.anime_factors.astype(np.float64)
+    unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    cosine = unit @ unit[3]
+    cosine[3] = -np.inf
+    expected = trained.anime_ids[np.argsort(-cosine, kind="stable")[:5]]
+    got = [other for other, _ in trained.similar_items(anime, n=5)]
+    assert got == expected.tolist()
+
+
+def test_similar_users_excludes_query(trained):
+    user = trained.user_ids[7]
+    similar = trained.similar_users(user, n=5)
+    assert user not in [other for other, _ in similar]
+    assert all(-1.0001 <= s <= 1.0001 for _, s in similar)
+
+
+def test_predict_matches_formula(trained):
+    users, anime = trained.user_ids[:5], trained.anime_ids[:5]
+    weight, bias = trained.output_layer
+    dot = np.einsum("ij,ij->i", trained.user_factors[:5].astype(np.float64),
+                    trained.anime_factors[:5].astype(np.float64))
+    internal = weight * dot + bias + trained._arrays.global_mean + trained.user_bias[:5] + trained.anime_bias[:5]
+    expected = np.clip(internal * trained._scale.scale + trained._scale.shift, 1, 10)
+    np.testing.assert_allclose(trained.predict(users, anime), expected, rtol=1e-5)
+
+
+def test_predict_unknown_anime_raises(trained):
+    with pytest.raises(KeyError, match="1 unknown anime ids, the first -5 at position 1"):
+        trained.predict([trained.user_ids[0]] * 2, [trained.anime_ids[0], -5])
+
+
+def test_save_load_same_predictions(trained, tmp_path):
+    path = tmp_path / "model.npz"
+    trained.save(path)
+    loaded = Model.load(path)
+    users = np.repeat(trained.user_ids[:30], 10)
+    anime = np.tile(trained.anime_ids[:10], 30)
+    np.testing.assert_array_equal(loaded.predict(users, anime), trained.predict(users, anime))
+    user = trained.user_ids[2]
+    assert loaded.recommend(user) == trained.recommend(user)
+    assert loaded.similar_items(trained.anime_ids[0]) == trained.similar_items(trained.anime_ids[0])
+
+
+def test_save_leaves_no_temporary_file(trained, tmp_path):
+    trained.save(tmp_path / "m.npz")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_load_rejects_non_model_file(tmp_path):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(b"not a zip archive")
+    with pytest.raises(ModelFileError, match="not a readable pyanimf model file"):
+        Model.load(path)
+
+
+def test_load_rejects_truncated_file(trained, tmp_path):
+    path = tmp_path / "m.npz"
+    trained.save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError):
+        Model.load(path)
+
+
+def test_load_rejects_newer_version(trained, tmp_path):
+    import json
+
+    path = tmp_path / "m.npz"
+    trained.save(path)
+    with np.load(path) as archive:
+        members = {name: archive[name] for name in archive.files}
+    header = json.loads(members["header"].tobytes())
+    header["version"] = 99
+    members["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(path, **members)
+    with pytest.raises(ModelFileError, match="version 99 is not supported"):
+        Model.load(path)
+
+
+def test_load_missing_file_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        Model.load(tmp_path / "absent.npz")
+
+
+def test_keras_style_configuration_finite(small_ratings):
+    model = Model(dim=32, epochs=20, biases=False, output="sigmoid", seed=2)
+    model.fit(small_ratings, validation=0.1)
+    last = model.history_[-1]
+    assert np.isfinite(last.validation_rmse)
+    # Predicting the middle of the scale, 5.5, gives about 2.7 here.
+    assert last.validation_rmse < 2.0
+    assert not model.user_bias.any()
+
+
+def test_fit_with_arrays_and_string_ids():
+    rng = np.random.default_rng(0)
+    users = np.array([f"user{u}" for u in rng.integers(0, 50, 3000)])
+    anime = np.array([f"show{a}" for a in rng.integers(0, 80, 3000)])
+    scores = rng.integers(1, 11, 3000).astype(float)
+    model = Model(dim=8, epochs=2).fit(users, anime, scores)
+    assert model.user_ids.dtype.kind == "U"
+    assert isinstance(model.recommend("user3", n=3)[0][0], str)
+
+
+def test_fit_arrays_marker_rows_are_seen_not_scored():
+    users = np.array([1, 1, 2, 2, 3])
+    anime = np.array([10, 20, 10, 30, 20])
+    scores = np.array([8, -1, 7, 9, 5], dtype=float)
+    model = Model(dim=4, epochs=1).fit(users, anime, scores)
+    assert model.fit_report_.train_ratings == 4
+    assert model.fit_report_.unrated_rows == 1
+    assert 20 not in [anime_id for anime_id, _ in model.recommend(1, n=5)]
+
+
+def test_fit_wrong_argument_count_raises():
+    with pytest.raises(TypeError, match="expected fit\\(ratings\\) or fit\\(user_ids, anime_ids, scores\\)"):
+        Model().fit([1, 2], [3, 4])
+
+
+def test_validation_drops_unknown_users(small_ratings):
+    validation = Ratings.from_arrays(
+        np.array([small_ratings.user_ids[0], 10**9]), np.array([small_ratings.anime_ids[0]] * 2),
+        np.array([7.0, 7.0]),
+    )
+    model = Model(dim=8, epochs=1).fit(small_ratings, validation=validation)
+    assert model.fit_report_.validation_ratings == 1
+    assert model.fit_report_.validation_dropped == 1
+
+
+def test_divergence_raises_named_error(small_ratings):
+    with pytest.raises(TrainingDivergedError, match="lower learning_rate"):
+        Model(dim=16, epochs=5, learning_rate=1e6).fit(small_ratings)
+
+
+def test_callback_called_each_epoch(small_ratings):
+    records = []
+    model = Model(dim=8, epochs=3).fit(small_ratings, validation=0.1, callback=records.append)
+    assert [r.epoch for r in records] == [1, 2, 3]
+    assert records == model.history_
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"dim": 0}, "dim: expected an integer from 1"),
+        ({"learning_rate": 0.0}, "learning_rate: expected a positive finite number"),
+        ({"regularization": -1.0}, "regularization: expected a non-negative"),
+        ({"output": "relu"}, "output: expected one of"),
+        ({"threads": 0}, "threads: expected a positive integer or None, got 0"),
+        ({"epochs": 2.5}, "epochs: expected an integer"),
+    ],
+)
+def test_model_rejects_bad_settings(settings, message):
+    with pytest.raises(ValueError, match=message):
+        Model(**settings)
+
+
+def test_query_before_fit_raises():
+    with pytest.raises(RuntimeError, match="not trained yet"):
+        Model().recommend(1)
