@@ -301,6 +301,36 @@ class Model:
         anime_ids = self._anime.ids[indices]
         return [(_plain(a), float(s)) for a, s in zip(anime_ids, scores)]
 
+    def recommend_all(self, n: int = 10, *, batch_size: int = 2048):
+        """Top-`n` unseen anime for every user: (user_ids, anime_ids, scores).
+
+        `anime_ids` and `scores` have one row per user, best first. A user
+        with fewer than `n` unseen anime gets padding: anime id -1 (or "" for
+        string ids) and score NaN. Works through `iter_recommendations`, so
+        only `batch_size` x n_anime scores are held at a time besides the
+        result.
+        """
+        user_rows, anime_rows, score_rows = [], [], []
+        for users, anime, scores in self.iter_recommendations(n, batch_size=batch_size):
+            user_rows.append(users)
+            anime_rows.append(anime)
+            score_rows.append(scores)
+        if not user_rows:
+            return self.user_ids[:0], np.empty((0, n)), np.empty((0, n))
+        return np.concatenate(user_rows), np.concatenate(anime_rows), np.concatenate(score_rows)
+
+    def iter_recommendations(self, n: int = 10, *, batch_size: int = 2048):
+        """Yield (user_ids, anime_ids, scores) for successive batches of users; see `recommend_all`."""
+        from pyanimf.batch import iter_top_n
+
+        self._check_fitted()
+        _check_int("n", n, 1, 2**31 - 1)
+        _check_int("batch_size", batch_size, 1, 2**31 - 1)
+        padding = -1 if np.issubdtype(self._anime.ids.dtype, np.integer) else ""
+        for rows, items, scores in iter_top_n(self, n, batch_size, resolve_threads(self.threads)):
+            anime = np.where(items >= 0, self._anime.ids[np.maximum(items, 0)], padding)
+            yield self._users.ids[rows], anime, scores
+
     def similar_items(self, anime_id, n: int = 10) -> List[Tuple[object, float]]:
         """The `n` anime whose embeddings have the highest cosine similarity to
         `anime_id`'s, the query excluded, as (anime_id, similarity)."""

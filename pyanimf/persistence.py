@@ -20,8 +20,6 @@ so an existing model file is never left half-written.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import numpy as np
 
 from pyanimf import _core
 from pyanimf.errors import ModelFileError
+from pyanimf.files import atomic_binary_file
 from pyanimf.ids import IdIndex
 from pyanimf.scaling import ScoreScale
 
@@ -71,17 +70,8 @@ def save_model(model, path) -> None:
         "seen_indptr": indptr,
         "seen_anime": seen,
     }
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **members)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_binary_file(path) as stream:
+        np.savez(stream, **members)
 
 
 def load_model(path):

@@ -112,3 +112,21 @@ def test_fit_missing_file_is_clean_error(tmp_path, capsys):
 def test_bad_validation_fraction_is_clean_error(tmp_path, capsys):
     assert main(["fit", "--validation", "1.5", "-o", str(tmp_path / "m.npz")]) == 1
     assert "--validation: expected a fraction in [0, 1), got 1.5" in capsys.readouterr().err
+
+
+def test_recommend_all_writes_csv(model_file, tmp_path):
+    path, _ = model_file
+    out = tmp_path / "all.csv"
+    result = run_cli("recommend", path, "--all", "-n", 3, "-o", out)
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "user_id,rank,anime_id,score"
+    users = {line.split(",")[0] for line in lines[1:]}
+    assert len(lines) - 1 == 3 * len(users)
+    assert len(users) > 4000
+
+
+def test_recommend_all_without_output_is_clean_error(model_file, capsys):
+    path, _ = model_file
+    assert main(["recommend", str(path), "--all"]) == 1
+    assert "--all: expected -o FILE" in capsys.readouterr().err

@@ -222,3 +222,30 @@ def test_model_rejects_bad_settings(settings, message):
 def test_query_before_fit_raises():
     with pytest.raises(RuntimeError, match="not trained yet"):
         Model().recommend(1)
+
+
+def test_recommend_all_matches_recommend(trained):
+    users, anime, scores = trained.recommend_all(n=7, batch_size=33)
+    assert sorted(users.tolist()) == sorted(trained.user_ids.tolist())
+    for row in range(0, len(users), 25):
+        single = trained.recommend(users[row], n=7)
+        assert anime[row].tolist() == [a for a, _ in single]
+        np.testing.assert_allclose(scores[row], [s for _, s in single], rtol=1e-5)
+
+
+def test_recommend_all_pads_users_with_few_candidates():
+    users = np.array([1, 1, 1, 2])
+    anime = np.array([10, 20, 30, 10])
+    model = Model(dim=4, epochs=1).fit(users, anime, np.array([5.0, 6.0, 7.0, 8.0]))
+    ids, top, scores = model.recommend_all(n=3)
+    row_of = {user: k for k, user in enumerate(ids.tolist())}
+    assert top[row_of[1]].tolist() == [-1, -1, -1]
+    assert np.isnan(scores[row_of[1]]).all()
+    assert sorted(top[row_of[2]][:2].tolist()) == [20, 30]
+    assert top[row_of[2]][2] == -1
+
+
+def test_iter_recommendations_batches_bounded(trained):
+    sizes = [len(users) for users, _, _ in trained.iter_recommendations(5, batch_size=50)]
+    assert max(sizes) == 50
+    assert sum(sizes) == len(trained.user_ids)

@@ -102,6 +102,62 @@ py::tuple similar(const ModelArrays& model, const std::string& side, std::int64_
     return to_arrays(best);
 }
 
+py::tuple top_n_batch(const py::array& dots, double weight, const py::array& user_offset,
+                      const py::array& item_offset, const py::array& seen_indptr, const py::array& seen_items,
+                      std::int64_t n, int threads) {
+    if (!dots.dtype().is(py::dtype::of<float>()) || dots.ndim() != 2 || dots.strides(1) != sizeof(float) ||
+        dots.strides(0) % static_cast<py::ssize_t>(sizeof(float)) != 0) {
+        throw py::type_error("dots: expected a 2-D float32 array with contiguous rows, got dtype " +
+                             py::str(dots.dtype()).cast<std::string>() + " with " + std::to_string(dots.ndim()) +
+                             " dimensions");
+    }
+    const auto rows = static_cast<std::size_t>(dots.shape(0));
+    const auto n_items = static_cast<std::size_t>(dots.shape(1));
+    check_vector<float>(user_offset, "user_offset");
+    check_vector<float>(item_offset, "item_offset");
+    check_vector<std::int64_t>(seen_indptr, "seen_indptr");
+    check_vector<std::int32_t>(seen_items, "seen_items");
+    if (static_cast<std::size_t>(user_offset.size()) != rows || static_cast<std::size_t>(seen_indptr.size()) != rows + 1) {
+        throw py::value_error("user_offset, seen_indptr: expected " + std::to_string(rows) + " and " +
+                              std::to_string(rows + 1) + " entries (rows of dots), got " +
+                              std::to_string(user_offset.size()) + " and " + std::to_string(seen_indptr.size()));
+    }
+    if (static_cast<std::size_t>(item_offset.size()) != n_items) {
+        throw py::value_error("item_offset: expected " + std::to_string(n_items) + " entries (columns of dots), got " +
+                              std::to_string(item_offset.size()));
+    }
+    const auto* indptr = static_cast<const std::int64_t*>(seen_indptr.data());
+    for (std::size_t r = 0; r < rows; ++r) {
+        if (indptr[r] < 0 || indptr[r + 1] < indptr[r] || indptr[r + 1] > seen_items.size()) {
+            throw py::value_error("seen_indptr: expected non-decreasing offsets within seen_items, got " +
+                                  std::to_string(indptr[r]) + ", " + std::to_string(indptr[r + 1]) + " at row " +
+                                  std::to_string(r));
+        }
+    }
+    check_indices(seen_items, n_items, "seen_items");
+    check_range(n, 0, static_cast<long long>(n_items), "n");
+    check_range(threads, 1, 4096, "threads");
+
+    const auto count = static_cast<std::size_t>(n);
+    py::array_t<std::int32_t> out_items({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(count)});
+    py::array_t<float> out_scores({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(count)});
+    const auto* dot_data = static_cast<const float*>(dots.data());
+    const auto row_stride = static_cast<std::size_t>(dots.strides(0)) / sizeof(float);
+    const auto* user_data = static_cast<const float*>(user_offset.data());
+    const auto* item_data = static_cast<const float*>(item_offset.data());
+    const auto* seen_data = static_cast<const std::int32_t*>(seen_items.data());
+    std::int32_t* items_out = out_items.mutable_data();
+    float* scores_out = out_scores.mutable_data();
+    {
+        // Reads only the input arrays and writes only the two outputs, all
+        // kept alive by this frame.
+        py::gil_scoped_release release;
+        batch_top_n(dot_data, rows, n_items, row_stride, static_cast<float>(weight), user_data, item_data, indptr,
+                    seen_data, count, items_out, scores_out, threads);
+    }
+    return py::make_tuple(out_items, out_scores);
+}
+
 // Test hooks: the raw kernels on 1-D float32 arrays of any length.
 float kernel_dot(const std::string& kernel, const py::array& a, const py::array& b) {
     check_vector<float>(a, "a");
@@ -128,6 +184,11 @@ void bind_scoring(py::module_& m) {
     m.def("top_n_items", &top_n, py::arg("model"), py::arg("settings"), py::arg("weight"), py::arg("bias"),
           py::arg("user"), py::arg("exclude").noconvert(), py::arg("n"), py::arg("kernel") = "auto",
           "The n best anime indices for one user and their predictions, best first.");
+    m.def("top_n_batch", &top_n_batch, py::arg("dots").noconvert(), py::arg("weight"),
+          py::arg("user_offset").noconvert(), py::arg("item_offset").noconvert(),
+          py::arg("seen_indptr").noconvert(), py::arg("seen_items").noconvert(), py::arg("n"),
+          py::arg("threads") = 1,
+          "Best n anime per row of precomputed dot products, skipping each row's seen anime.");
     m.def("most_similar", &similar, py::arg("model"), py::arg("side"), py::arg("query"), py::arg("n"),
           py::arg("kernel") = "auto", "The n rows most similar to `query` by cosine, the query excluded.");
 

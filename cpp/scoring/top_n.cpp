@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "scoring/predict.hpp"
 
@@ -60,6 +61,52 @@ std::vector<ScoredIndex> most_similar_rows(const FactorMatrix& matrix,
         candidates.push_back({static_cast<std::int32_t>(row), cosine});
     }
     return select_best(std::move(candidates), n);
+}
+
+}  // namespace pyanimf
+
+namespace pyanimf {
+
+void batch_top_n(const float* dots, std::size_t rows, std::size_t n_items, std::size_t row_stride,
+                 float weight, const float* user_offset, const float* item_offset,
+                 const std::int64_t* seen_indptr, const std::int32_t* seen_items, std::size_t n,
+                 std::int32_t* out_items, float* out_scores, int threads) {
+    const auto row_count = static_cast<std::int64_t>(rows);
+#pragma omp parallel num_threads(threads)
+    {
+        // Per-thread scratch: a mask of the current row's seen anime, cleared
+        // after each row, and a min-heap of the best n so far.
+        std::vector<char> seen(n_items, 0);
+        std::vector<ScoredIndex> heap;
+        heap.reserve(n + 1);
+        auto worse_on_top = [](const ScoredIndex& a, const ScoredIndex& b) { return ranks_before(a, b); };
+#pragma omp for schedule(dynamic, 16)
+        for (std::int64_t r = 0; r < row_count; ++r) {
+            for (std::int64_t k = seen_indptr[r]; k < seen_indptr[r + 1]; ++k) seen[seen_items[k]] = 1;
+            const float* row = dots + r * row_stride;
+            const float offset = user_offset[r];
+            heap.clear();
+            for (std::size_t item = 0; item < n_items; ++item) {
+                if (seen[item]) continue;
+                const ScoredIndex candidate{static_cast<std::int32_t>(item), weight * row[item] + offset + item_offset[item]};
+                if (heap.size() < n) {
+                    heap.push_back(candidate);
+                    std::push_heap(heap.begin(), heap.end(), worse_on_top);
+                } else if (n > 0 && ranks_before(candidate, heap.front())) {
+                    std::pop_heap(heap.begin(), heap.end(), worse_on_top);
+                    heap.back() = candidate;
+                    std::push_heap(heap.begin(), heap.end(), worse_on_top);
+                }
+            }
+            for (std::int64_t k = seen_indptr[r]; k < seen_indptr[r + 1]; ++k) seen[seen_items[k]] = 0;
+            std::sort_heap(heap.begin(), heap.end(), worse_on_top);
+            for (std::size_t k = 0; k < n; ++k) {
+                const bool filled = k < heap.size();
+                out_items[r * n + k] = filled ? heap[k].index : -1;
+                out_scores[r * n + k] = filled ? heap[k].score : -std::numeric_limits<float>::infinity();
+            }
+        }
+    }
 }
 
 }  // namespace pyanimf

@@ -32,3 +32,19 @@ std::vector<ScoredIndex> most_similar_rows(const FactorMatrix& matrix,
                                            std::size_t n);
 
 }  // namespace pyanimf
+
+namespace pyanimf {
+
+// Top-N over precomputed dot products, for many users at once. Row r of
+// `dots` (row_stride floats apart) holds <p_u, q_i> for every anime i of
+// user r of the batch; the score is weight * dot + user_offset[r] +
+// item_offset[i]. Anime listed for row r in the CSR (seen_indptr,
+// seen_items) are skipped. Writes the n best anime of each row, best first,
+// to out_items / out_scores (rows x n); a row with fewer than n candidates
+// is padded with index -1 and score -inf. Touches no Python object.
+void batch_top_n(const float* dots, std::size_t rows, std::size_t n_items, std::size_t row_stride,
+                 float weight, const float* user_offset, const float* item_offset,
+                 const std::int64_t* seen_indptr, const std::int32_t* seen_items, std::size_t n,
+                 std::int32_t* out_items, float* out_scores, int threads);
+
+}  // namespace pyanimf

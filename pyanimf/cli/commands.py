@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 
 from pyanimf.datasets import bundled_ratings_path, load_anime_names
+from pyanimf.files import atomic_text_file
 from pyanimf.model import Model
 from pyanimf.ratings import load_ratings
 from pyanimf.training import EpochRecord
@@ -40,12 +41,46 @@ def fit(args: argparse.Namespace) -> int:
 
 
 def recommend(args: argparse.Namespace) -> int:
+    if args.all:
+        return _recommend_all(args)
+    if args.output is not None:
+        raise ValueError("-o/--output: only used with --all; without it recommendations go to standard output")
     model = Model.load(args.model)
     user = _parse_id(args.user, model.user_ids, "--user")
     names = load_anime_names(args.anime_info)
     for anime_id, score in model.recommend(user, n=_check_n(args.n)):
         print(f"{anime_id}\t{score:.3f}\t{names.get(anime_id, '(unknown title)')}")
     return 0
+
+
+def _recommend_all(args: argparse.Namespace) -> int:
+    if args.output is None:
+        raise ValueError("--all: expected -o FILE for the recommendations of every user")
+    model = Model.load(args.model)
+    n = _check_n(args.n)
+    started = time.perf_counter()
+    rows = 0
+    with atomic_text_file(args.output) as stream:
+        stream.write("user_id,rank,anime_id,score\n")
+        for users, anime, scores in model.iter_recommendations(n, batch_size=args.batch_size):
+            rows += _write_batch(stream, users, anime, scores)
+    print(f"wrote {rows:,} recommendations for {len(model.user_ids):,} users to {args.output} "
+          f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _write_batch(stream, users, anime, scores) -> int:
+    ranks = np.broadcast_to(np.arange(1, anime.shape[1] + 1), anime.shape)
+    user_column = np.broadcast_to(users[:, None], anime.shape)
+    filled = ~np.isnan(scores)
+    lines = [
+        f"{user},{rank},{item},{score:.4f}\n"
+        for user, rank, item, score in zip(
+            user_column[filled].tolist(), ranks[filled].tolist(), anime[filled].tolist(), scores[filled].tolist()
+        )
+    ]
+    stream.writelines(lines)
+    return len(lines)
 
 
 def similar(args: argparse.Namespace) -> int:

@@ -47,8 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     recommend = sub.add_parser("recommend", help="recommend anime for a user of a model", allow_abbrev=False)
     recommend.add_argument("model", metavar="MODEL", help="model file written by 'pyanimf fit'")
-    recommend.add_argument("--user", required=True, metavar="ID", help="user id as in the ratings file")
-    recommend.add_argument("-n", type=int, default=10, help="how many anime (default: 10)")
+    who = recommend.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", metavar="ID", help="user id as in the ratings file")
+    who.add_argument("--all", action="store_true", help="every user of the model, written as CSV to -o FILE")
+    recommend.add_argument("-n", type=int, default=10, help="how many anime per user (default: 10)")
+    recommend.add_argument("-o", "--output", metavar="FILE",
+                           help="with --all: CSV file to write (user_id,rank,anime_id,score)")
+    recommend.add_argument("--batch-size", type=int, default=2048,
+                           help="with --all: users scored at a time; memory is about batch size x anime x 4 bytes "
+                                "(default: 2048)")
     _add_anime_info(recommend)
     recommend.set_defaults(handler=commands.recommend)
 

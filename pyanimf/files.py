@@ -1,0 +1,42 @@
+"""Atomic file writing: a temporary file beside the target, renamed over it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator, TextIO
+
+
+@contextlib.contextmanager
+def atomic_binary_file(path) -> Iterator[BinaryIO]:
+    """Open a temporary file beside `path` for writing; on success rename it to `path`.
+
+    On an exception the temporary file is removed and an existing `path` is
+    left as it was.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_text_file(path) -> Iterator[TextIO]:
+    """Like `atomic_binary_file`, for UTF-8 text with LF line ends."""
+    import io
+
+    with atomic_binary_file(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        yield text
+        text.flush()
+        text.detach()
