@@ -104,6 +104,12 @@ class Model:
         SGD step size of the output layer's weight and bias. Every rating
         updates them, so it is far smaller than `learning_rate`. None means
         1e-5 for the identity output and 1e-3 for the sigmoid.
+    early_stopping : bool
+        With a validation set, stop once validation RMSE has not improved for
+        `patience` epochs and keep the best epoch's model (``best_epoch_``).
+        Keeping it costs one copy of the embeddings.
+    patience : int
+        Epochs without improvement before early stopping.
 
     Notes
     -----
@@ -126,6 +132,8 @@ class Model:
         grid_size: int = 16,
         init_std: float = 0.1,
         dense_learning_rate: Optional[float] = None,
+        early_stopping: bool = True,
+        patience: int = 5,
     ):
         if output not in OUTPUTS:
             raise ValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
@@ -143,6 +151,7 @@ class Model:
         _check_float("bias_regularization", bias_regularization)
         _check_float("init_std", init_std)
         _check_float("dense_learning_rate", dense_learning_rate)
+        _check_int("patience", patience, 1, 1_000_000)
         if threads is not None:
             resolve_threads(threads)
         self.dim = dim
@@ -157,8 +166,11 @@ class Model:
         self.grid_size = grid_size
         self.init_std = float(init_std)
         self.dense_learning_rate = float(dense_learning_rate)
+        self.early_stopping = bool(early_stopping)
+        self.patience = patience
         self.kernel = "auto"
         self.history_: List[EpochRecord] = []
+        self.best_epoch_: int = 0
         self.fit_report_: Optional[FitReport] = None
         self._arrays = None
 
@@ -214,8 +226,9 @@ class Model:
             grid=grid, settings=self._settings(), scale=self._scale, epochs=self.epochs,
             threads=threads, seed=self.seed, kernel=self.kernel, validation=held_out,
             progress=progress, callback=callback,
+            early_stopping=self.early_stopping, patience=self.patience,
         )
-        self._weight, self._bias, self.history_ = run_epochs(self._arrays, run, 1.0, 0.0)
+        self._weight, self._bias, self.history_, self.best_epoch_ = run_epochs(self._arrays, run, 1.0, 0.0)
         self._seen = _seen_sets(user_codes, anime_codes, held_out, len(self._users))
         self.fit_report_ = FitReport(
             train_ratings=int(rated.sum()),

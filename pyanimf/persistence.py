@@ -36,6 +36,7 @@ FORMAT_VERSION = 1
 SETTINGS = (
     "dim", "epochs", "learning_rate", "regularization", "bias_regularization",
     "biases", "output", "seed", "grid_size", "init_std", "dense_learning_rate",
+    "early_stopping", "patience",
 )
 ARRAYS = (
     "user_factors", "anime_factors", "user_bias", "anime_bias",

@@ -52,6 +52,37 @@ class TrainingRun:
     validation: Optional[ValidationSet] = None
     progress: Optional[bool] = None
     callback: Optional[Callable[[EpochRecord], None]] = None
+    # Stop once validation RMSE has not improved for `patience` epochs and
+    # restore the best epoch's model; only with a validation set.
+    early_stopping: bool = True
+    patience: int = 5
+
+
+class _BestEpoch:
+    """A copy of the model at the epoch with the lowest validation RMSE so far."""
+
+    def __init__(self):
+        self.epoch = 0
+        self.rmse = float("inf")
+        self.arrays = None
+        self.dense = None
+
+    def offer(self, arrays, epoch: int, rmse: float, dense) -> bool:
+        """Keep a copy if `rmse` is the best so far; returns whether it was."""
+        if not rmse < self.rmse:
+            return False
+        self.epoch, self.rmse, self.dense = epoch, rmse, dense
+        self.arrays = tuple(np.array(view) for view in _views(arrays))
+        return True
+
+    def restore(self, arrays):
+        for view, saved in zip(_views(arrays), self.arrays):
+            view[...] = saved
+        return self.dense
+
+
+def _views(arrays):
+    return arrays.user_factors, arrays.item_factors, arrays.user_bias, arrays.item_bias
 
 
 def validation_rmse(arrays, run: TrainingRun, weight: float, bias: float) -> Optional[float]:
@@ -67,13 +98,17 @@ def validation_rmse(arrays, run: TrainingRun, weight: float, bias: float) -> Opt
 
 
 def run_epochs(arrays, run: TrainingRun, weight: float, bias: float):
-    """Train `arrays` in place for `run.epochs` epochs.
+    """Train `arrays` in place for up to `run.epochs` epochs.
 
-    Returns the output layer's final (weight, bias) and the list of
-    EpochRecord. Raises TrainingDivergedError, naming the setting to lower,
-    in the epoch where a NaN or infinity first appears.
+    Returns the output layer's final (weight, bias), the list of
+    EpochRecord and the epoch whose model was kept (1-based; with early
+    stopping the best by validation RMSE, else the last). Raises
+    TrainingDivergedError, naming the setting to lower, in the epoch where a
+    NaN or infinity first appears.
     """
     history = []
+    stopping = run.early_stopping and run.validation is not None and len(run.validation.scores) > 0
+    best = _BestEpoch()
     show_bar = run.progress if run.progress is not None else sys.stderr.isatty()
     bar = _progress_bar(run.epochs, show_bar)
     try:
@@ -95,10 +130,18 @@ def run_epochs(arrays, run: TrainingRun, weight: float, bias: float):
             _report(record, bar)
             if run.callback is not None:
                 run.callback(record)
+            if stopping:
+                best.offer(arrays, record.epoch, record.validation_rmse, (weight, bias))
+                if record.epoch - best.epoch >= run.patience:
+                    logger.info("early stopping after epoch %d: best was epoch %d", record.epoch, best.epoch)
+                    break
     finally:
         if bar is not None:
             bar.close()
-    return weight, bias, history
+    if stopping and best.epoch and best.epoch != len(history):
+        weight, bias = best.restore(arrays)
+        return weight, bias, history, best.epoch
+    return weight, bias, history, len(history)
 
 
 def _epoch_record(arrays, run, result, epoch, weight, bias, started) -> EpochRecord:

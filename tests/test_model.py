@@ -249,3 +249,36 @@ def test_iter_recommendations_batches_bounded(trained):
     sizes = [len(users) for users, _, _ in trained.iter_recommendations(5, batch_size=50)]
     assert max(sizes) == 50
     assert sum(sizes) == len(trained.user_ids)
+
+
+def trained_rows_only(train, validation):
+    """The rows of `validation` whose user and anime have a score in `train`."""
+    users = np.isin(validation.user_ids, train.user_ids[train.rated])
+    anime = np.isin(validation.anime_ids, train.anime_ids[train.rated])
+    keep = users & anime & validation.rated
+    return Ratings.from_arrays(validation.user_ids[keep], validation.anime_ids[keep], validation.scores[keep])
+
+
+def test_early_stopping_keeps_best_epoch(small_ratings):
+    # A learning rate this high overfits within a few epochs, so validation
+    # RMSE rises after an early best epoch.
+    train, validation = small_ratings.split(0.2, seed=4)
+    validation = trained_rows_only(train, validation)
+    model = Model(dim=64, epochs=30, learning_rate=0.05, regularization=0.0, patience=3, seed=4)
+    model.fit(train, validation=validation)
+    history = [record.validation_rmse for record in model.history_]
+    best = int(np.argmin(history)) + 1
+    assert best < len(history) < 30
+    assert model.best_epoch_ == best
+    assert len(history) == best + 3
+    assert model.rmse(validation) == pytest.approx(history[best - 1], abs=1e-6)
+
+
+def test_early_stopping_off_keeps_last_epoch(small_ratings):
+    train, validation = small_ratings.split(0.2, seed=4)
+    validation = trained_rows_only(train, validation)
+    model = Model(dim=64, epochs=12, learning_rate=0.05, regularization=0.0, early_stopping=False, seed=4)
+    model.fit(train, validation=validation)
+    assert len(model.history_) == 12
+    assert model.best_epoch_ == 12
+    assert model.rmse(validation) == pytest.approx(model.history_[-1].validation_rmse, abs=1e-6)

@@ -22,6 +22,7 @@ def fit(args: argparse.Namespace) -> int:
     model = Model(
         args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
         output=args.output_function, biases=not args.no_biases, threads=args.threads, seed=args.seed,
+        early_stopping=not args.no_early_stopping, patience=args.patience,
     )
     started = time.perf_counter()
     path = args.ratings if args.ratings is not None else bundled_ratings_path()
@@ -129,7 +130,11 @@ def _print_summary(model: Model, train_seconds: float, total_seconds: float, out
           f"{len(model.user_ids):,} users, {len(model.anime_ids):,} anime, "
           f"{report.threads} threads, kernel {report.kernel}, {train_seconds:.2f} s")
     if last is not None and last.validation_rmse is not None:
-        print(f"validation RMSE: {last.validation_rmse:.4f} on {report.validation_ratings:,} held-out scores "
+        kept = model.history_[model.best_epoch_ - 1]
+        if model.early_stopping:
+            print(f"kept the model of epoch {model.best_epoch_} of {len(model.history_)}, "
+                  "the best by validation RMSE")
+        print(f"validation RMSE: {kept.validation_rmse:.4f} on {report.validation_ratings:,} held-out scores "
               f"({report.validation_dropped:,} dropped: user or anime not in training)")
     elif last is not None:
         print(f"train RMSE: {last.train_rmse:.4f} (no validation split)")

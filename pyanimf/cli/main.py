@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
                      help="output function over the dense layer; sigmoid trains on scores scaled to [0, 1] "
                           "(default: identity)")
+    fit.add_argument("--no-early-stopping", action="store_true",
+                     help="train all epochs and keep the last, instead of the best by validation RMSE")
+    fit.add_argument("--patience", type=int, default=5,
+                     help="epochs without validation improvement before stopping early (default: 5)")
     fit.add_argument("--no-biases", action="store_true", help="leave out the global mean and the user and anime biases")
     fit.add_argument("--threads", type=int, default=None,
                      help="training threads (default: OMP_NUM_THREADS, else the CPUs this process may use)")
