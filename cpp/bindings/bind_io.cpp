@@ -1,0 +1,123 @@
+// Python bindings of the ratings parser and the id mapping. This file only
+// validates arguments and converts results: the work is in cpp/io/.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "io/csv_reader.hpp"
+#include "io/id_map.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+// Hand a vector's memory to a 1-D numpy array without copying: the vector
+// moves into a heap object that the array's base capsule deletes.
+template <typename T>
+py::array_t<T> to_numpy(std::vector<T>&& values) {
+    if (values.empty()) return py::array_t<T>(0);
+    auto owned = std::make_unique<std::vector<T>>(std::move(values));
+    py::capsule base(owned.get(), [](void* pointer) { delete static_cast<std::vector<T>*>(pointer); });
+    std::vector<T>* raw = owned.release();  // the capsule owns it from here
+    return py::array_t<T>(static_cast<py::ssize_t>(raw->size()), raw->data(), base);
+}
+
+// A read-only export of a buffer-protocol object, released on scope exit.
+class ByteView {
+public:
+    explicit ByteView(const py::buffer& data) {
+        // PyBUF_SIMPLE requests one contiguous block of bytes.
+        if (PyObject_GetBuffer(data.ptr(), &view_, PyBUF_SIMPLE) != 0) {
+            PyErr_Clear();
+            throw py::type_error("parse_ratings: data must be a contiguous bytes-like object "
+                                 "(bytes, bytearray, memoryview or mmap), got a " +
+                                 std::string(py::str(py::type::handle_of(data).attr("__name__"))) +
+                                 " that cannot export contiguous bytes");
+        }
+    }
+    ~ByteView() { PyBuffer_Release(&view_); }
+    ByteView(const ByteView&) = delete;
+    ByteView& operator=(const ByteView&) = delete;
+
+    std::string_view bytes() const {
+        return std::string_view(static_cast<const char*>(view_.buf), static_cast<std::size_t>(view_.len));
+    }
+
+private:
+    Py_buffer view_{};
+};
+
+py::tuple parse_ratings(const py::buffer& data, const std::string& source, std::optional<double> unrated) {
+    if (unrated && !std::isfinite(*unrated)) {
+        throw py::value_error("parse_ratings: unrated must be a finite number or None, got " +
+                              std::string(py::repr(py::float_(*unrated))));
+    }
+    const ByteView view(data);
+    pyanimf::io::RatingsColumns columns;
+    {
+        // Safe without the GIL: the buffer export held by `view` keeps the
+        // memory valid (bytearray and mmap cannot resize or close while it
+        // exists), and parsing touches no Python object.
+        py::gil_scoped_release release;
+        columns = pyanimf::io::parse_ratings(view.bytes(), source, unrated);
+    }
+    return py::make_tuple(to_numpy(std::move(columns.user_ids)), to_numpy(std::move(columns.anime_ids)),
+                          to_numpy(std::move(columns.scores)));
+}
+
+py::tuple map_ids(const py::array& ids) {
+    if (!ids.dtype().equal(py::dtype::of<std::int64_t>())) {
+        throw py::type_error("map_ids: ids must have dtype int64, got " + std::string(py::str(ids.dtype())));
+    }
+    if (ids.ndim() != 1) {
+        throw py::value_error("map_ids: ids must be 1-dimensional, got " + std::to_string(ids.ndim()) +
+                              " dimensions");
+    }
+    // Reading needs contiguous memory, so a strided view (a column of a 2-D
+    // array, say) is copied once. The input is only read, so the copy cannot
+    // hide an update.
+    const auto contiguous = py::array_t<std::int64_t, py::array::c_style>::ensure(ids);
+    const std::int64_t* data = contiguous.data();
+    const auto count = static_cast<std::size_t>(contiguous.size());
+    pyanimf::io::IdMapping mapping;
+    {
+        // Safe without the GIL: `contiguous` holds a reference to the array,
+        // so its memory stays allocated, and the mapping touches no Python object.
+        py::gil_scoped_release release;
+        mapping = pyanimf::io::map_ids(data, count);
+    }
+    return py::make_tuple(to_numpy(std::move(mapping.codes)), to_numpy(std::move(mapping.uniques)));
+}
+
+}  // namespace
+
+void bind_io(py::module_& m) {
+    // RatingsParseError is registered first, so the later, more specific
+    // NonIntegerIdError translator runs first. The two C++ types are unrelated
+    // anyway.
+    py::register_exception<pyanimf::io::RatingsParseError>(m, "RatingsParseError", PyExc_ValueError);
+    py::register_exception<pyanimf::io::NonIntegerIdError>(m, "NonIntegerIdError", PyExc_ValueError);
+
+    m.def("parse_ratings", &parse_ratings, py::arg("data"), py::arg("source"), py::arg("unrated"),
+          R"doc(Parse ratings text into (user_ids int64, anime_ids int64, scores float32) arrays.
+
+data is the whole decompressed file as a bytes-like object (bytes, memoryview,
+mmap). source names it in error messages. A score equal to unrated is stored
+as NaN; unrated=None keeps every score. Raises RatingsParseError for malformed
+text and NonIntegerIdError when an id is not an integer, so that the caller can
+retry with a parser that supports string ids. Releases the GIL while parsing.)doc");
+
+    m.def("map_ids", &map_ids, py::arg("ids").noconvert(),
+          R"doc(Map a 1-D int64 array to (codes int32, uniques int64).
+
+codes[i] is the position of ids[i] in uniques, which lists each distinct id
+once in order of first appearance. Releases the GIL while mapping.)doc");
+}

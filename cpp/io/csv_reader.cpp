@@ -1,0 +1,861 @@
+// Single-pass parser of ratings text. See csv_reader.hpp for the accepted format.
+//
+// The hot loop parses each field in place with no copy and no allocation: ids
+// with a digit loop, scores with a digit loop plus one correctly rounded
+// division. Anything unusual in a field (quotes, exponents, long numbers,
+// errors) goes to a slow path that re-reads just that field. Error messages
+// are built only on the slow path. The Python fallback parser in
+// pyanimf/ratings.py writes the same messages, so change both together.
+#include "io/csv_reader.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <system_error>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#if defined(__GNUC__)
+#define PYANIMF_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define PYANIMF_ALWAYS_INLINE
+#endif
+
+namespace pyanimf::io {
+namespace {
+
+// Values longer than this many characters are cut in error messages.
+constexpr std::size_t kMaxShownChars = 40;
+// A NUL byte this close to the start means UTF-16 (or UTF-32) text.
+constexpr std::size_t kUtf16ProbeBytes = 4096;
+// Bytes read to estimate the average line length for reserving the columns.
+constexpr std::size_t kRowEstimateSampleBytes = 64 * 1024;
+
+constexpr std::array<std::string_view, 5> kUserColumnNames = {
+    "user_id", "userId", "user", "uid", "username"};
+constexpr std::array<std::string_view, 9> kAnimeColumnNames = {
+    "anime_id", "animeId", "item_id", "itemId", "item", "anime", "movie_id", "movieId", "iid"};
+constexpr std::array<std::string_view, 4> kScoreColumnNames = {
+    "rating", "score", "my_score", "rating_value"};
+
+enum class Role : std::uint8_t { kIgnore, kUser, kAnime, kScore };
+
+const char* role_noun(Role role) {
+    switch (role) {
+        case Role::kUser: return "user id";
+        case Role::kAnime: return "anime id";
+        case Role::kScore: return "score";
+        case Role::kIgnore: break;
+    }
+    return "ignored";
+}
+
+struct Separator {
+    char first = ',';       // ',', '\t', ';' or ':'
+    std::size_t size = 1;   // 2 for "::"
+
+    std::string_view text() const { return size == 2 ? "::" : std::string_view(&first, 1); }
+
+    std::string label() const {
+        if (first == '\t') return "tab";
+        return "'" + std::string(text()) + "'";
+    }
+};
+
+// Candidates in tie-break order: on equal counts in the first line, the earlier one wins.
+constexpr std::array<Separator, 4> kSeparators = {
+    Separator{',', 1}, Separator{'\t', 1}, Separator{';', 1}, Separator{':', 2}};
+
+// ---- Text helpers ---------------------------------------------------------
+
+inline bool is_line_break(char c) { return c == '\n' || c == '\r'; }
+
+inline bool is_digit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
+
+const char* find_line_end(const char* p, const char* end) {
+    while (p < end && !is_line_break(*p)) ++p;
+    return p;
+}
+
+// Move past one line break (LF, CRLF or CR) at `p`, if there is one.
+inline const char* skip_line_break(const char* p, const char* end) {
+    if (p < end && *p == '\r') {
+        ++p;
+        if (p < end && *p == '\n') ++p;
+    } else if (p < end && *p == '\n') {
+        ++p;
+    }
+    return p;
+}
+
+std::string_view trim_spaces(std::string_view s) {
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    return s;
+}
+
+// Trim spaces, then remove one pair of double quotes around a field that
+// contains no other quote, and trim again.
+std::string_view unquote(std::string_view s) {
+    s = trim_spaces(s);
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"' &&
+        s.substr(1, s.size() - 2).find('"') == std::string_view::npos) {
+        s = trim_spaces(s.substr(1, s.size() - 2));
+    }
+    return s;
+}
+
+bool is_blank(std::string_view line) { return trim_spaces(line).empty(); }
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+std::size_t count_occurrences(std::string_view text, std::string_view needle) {
+    std::size_t count = 0;
+    for (std::size_t pos = text.find(needle); pos != std::string_view::npos;
+         pos = text.find(needle, pos + needle.size())) {
+        ++count;
+    }
+    return count;
+}
+
+std::vector<std::string_view> split_fields(std::string_view line, const Separator& sep) {
+    std::vector<std::string_view> fields;
+    std::size_t start = 0;
+    for (;;) {
+        std::size_t pos = line.find(sep.text(), start);
+        if (pos == std::string_view::npos) {
+            fields.push_back(line.substr(start));
+            return fields;
+        }
+        fields.push_back(line.substr(start, pos - start));
+        start = pos + sep.size;
+    }
+}
+
+// Scan a run of ASCII digits starting at `i`, returning the index after it.
+std::size_t scan_digits(std::string_view s, std::size_t i) {
+    while (i < s.size() && is_digit(s[i])) ++i;
+    return i;
+}
+
+// A decimal number: [+-] digits [. digits] or [+-] . digits, then an optional
+// exponent. Used to tell a header from data.
+bool is_number(std::string_view s) {
+    std::size_t i = 0;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    const std::size_t int_end = scan_digits(s, i);
+    std::size_t digits = int_end - i;
+    i = int_end;
+    if (i < s.size() && s[i] == '.') {
+        const std::size_t frac_end = scan_digits(s, i + 1);
+        digits += frac_end - (i + 1);
+        i = frac_end;
+    }
+    if (digits == 0) return false;
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+        const std::size_t exp_end = scan_digits(s, i);
+        if (exp_end == i) return false;
+        i = exp_end;
+    }
+    return i == s.size();
+}
+
+// An optional '-' and one or more digits.
+bool is_integer_text(std::string_view s) {
+    const std::size_t start = (!s.empty() && s[0] == '-') ? 1 : 0;
+    return s.size() > start && scan_digits(s, start) == s.size();
+}
+
+// An optional sign, digits, '.', digits: an id written by a float column.
+bool is_float_formatted(std::string_view s) {
+    std::size_t i = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
+    const std::size_t int_end = scan_digits(s, i);
+    if (int_end == i || int_end >= s.size() || s[int_end] != '.') return false;
+    const std::size_t frac_end = scan_digits(s, int_end + 1);
+    return frac_end > int_end + 1 && frac_end == s.size();
+}
+
+// Digits, a comma, digits: a number written with a decimal comma.
+bool has_decimal_comma(std::string_view s) {
+    const std::size_t comma = s.find(',');
+    if (comma == std::string_view::npos || comma == 0) return false;
+    std::size_t start = (s[0] == '+' || s[0] == '-') ? 1 : 0;
+    return scan_digits(s, start) == comma && comma > start && comma + 1 < s.size() &&
+           scan_digits(s, comma + 1) == s.size();
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0 if the bytes there are not one.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char lead = byte(i);
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        if (lead == 0xE0) low = 0xA0;
+        if (lead == 0xED) high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        if (lead == 0xF0) low = 0x90;
+        if (lead == 0xF4) high = 0x8F;
+    } else {
+        return 0;
+    }
+    if (i + length > s.size()) return 0;
+    if (byte(i + 1) < low || byte(i + 1) > high) return 0;
+    for (std::size_t k = 2; k < length; ++k) {
+        if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+    }
+    return length;
+}
+
+// Quote a value for an error message: control characters and invalid UTF-8
+// bytes become \xNN, and values over kMaxShownChars characters are cut.
+std::string show_value(std::string_view raw) {
+    std::string out = "'";
+    std::size_t chars = 0;
+    std::size_t i = 0;
+    while (i < raw.size()) {
+        if (chars == kMaxShownChars) {
+            out += "...";
+            break;
+        }
+        const unsigned char c = static_cast<unsigned char>(raw[i]);
+        if (c >= 0x20 && c < 0x7F) {
+            out += static_cast<char>(c);
+            ++i;
+        } else if (const std::size_t n = utf8_sequence_length(raw, i); c >= 0x80 && n > 0) {
+            out.append(raw.substr(i, n));
+            i += n;
+        } else {
+            char escaped[5];
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+            out += escaped;
+            ++i;
+        }
+        ++chars;
+    }
+    out += "'";
+    return out;
+}
+
+std::string format_marker(double marker) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", marker);
+    return text;
+}
+
+std::string join_names(const std::string_view* names, std::size_t count) {
+    std::string out;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (i > 0) out += ", ";
+        out += names[i];
+    }
+    return out;
+}
+
+// "a", "a or b", "a, b or c"
+std::string join_alternatives(const std::vector<std::string>& items) {
+    std::string out;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) out += (i + 1 == items.size()) ? " or " : ", ";
+        out += items[i];
+    }
+    return out;
+}
+
+// Ask Linux to back a large buffer with 2 MiB pages. Filling the output
+// columns of a big file otherwise spends much of its time in page faults, one
+// per 4 KiB page. Where transparent huge pages are off, or on other systems,
+// this does nothing.
+void advise_huge_pages(const void* data, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+    const auto begin = reinterpret_cast<std::uintptr_t>(data);
+    const std::uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
+    const std::uintptr_t last = (begin + bytes) & ~(kHugePage - 1);
+    if (last > first) {
+        // A failure only loses the speed-up, so the result is ignored.
+        madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+    }
+#else
+    (void)data;
+    (void)bytes;
+#endif
+}
+
+void reject_utf16(std::string_view text, const std::string& source) {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const bool has_bom =
+        text.size() >= 2 && ((byte(0) == 0xFF && byte(1) == 0xFE) || (byte(0) == 0xFE && byte(1) == 0xFF));
+    if (has_bom) {
+        throw RatingsParseError(source + " looks like UTF-16 (it starts with a UTF-16 byte-order mark); "
+                                         "save it as UTF-8");
+    }
+    if (text.substr(0, kUtf16ProbeBytes).find('\0') != std::string_view::npos) {
+        throw RatingsParseError(source + " looks like UTF-16 (it contains NUL bytes); save it as UTF-8");
+    }
+}
+
+// ---- Parser -----------------------------------------------------------------
+
+class Parser {
+public:
+    Parser(std::string_view text, const std::string& source, std::optional<double> unrated)
+        : begin_(text.data()), end_(text.data() + text.size()), source_(source), unrated_(unrated) {}
+
+    RatingsColumns run();
+
+private:
+    void detect_separator(std::string_view first_line, std::size_t line);
+    // Decide whether the first line is a header and which column contains
+    // which field. Returns true when the first line is a header.
+    bool resolve_columns(std::string_view first_line, std::size_t line);
+    std::string column_label(std::size_t column) const;
+    std::string score_hint() const;
+    void reserve(RatingsColumns& out, const char* data_start) const;
+
+    // kUserAnimeScore: the columns are exactly user id, anime id, score.
+    template <std::size_t SepSize, bool kUserAnimeScore>
+    void parse_rows(const char* p, std::size_t line, RatingsColumns& out) const;
+    // Parse the rows that start before `stop`; `line` is the last line number read.
+    template <std::size_t SepSize, bool kUserAnimeScore, bool kChecked>
+    const char* parse_row_range(const char* p, const char* stop, std::size_t& line, RatingsColumns& out) const;
+    template <std::size_t SepSize>
+    const char* find_field_end(const char* p) const;
+    template <std::size_t SepSize>
+    const char* parse_id_slow(const char* field, std::size_t line, const char* line_start,
+                              std::size_t column, std::int64_t& value) const;
+    template <std::size_t SepSize>
+    const char* parse_score_slow(const char* field, std::size_t line, const char* line_start,
+                                 std::size_t column, float& value, double& exact) const;
+
+    [[noreturn]] void fail_line(std::size_t line, const std::string& problem) const;
+    [[noreturn]] void fail_field(std::size_t line, const char* line_start, std::size_t column,
+                                 const std::string& problem) const;
+    void check_field_count(std::size_t line, const char* line_start) const;
+    [[noreturn]] void fail_field_count(std::size_t line, const char* line_start) const;
+
+    const char* begin_;
+    const char* end_;
+    const std::string& source_;
+    std::optional<double> unrated_;
+    Separator sep_;
+    bool has_header_ = false;
+    std::vector<Role> roles_;                // role of each column up to the last one needed
+    std::vector<std::string> header_fields_;  // trimmed header names, for messages
+};
+
+RatingsColumns Parser::run() {
+    const std::string_view text(begin_, static_cast<std::size_t>(end_ - begin_));
+    reject_utf16(text, source_);
+
+    const char* p = begin_;
+    if (text.size() >= 3 && static_cast<unsigned char>(text[0]) == 0xEF &&
+        static_cast<unsigned char>(text[1]) == 0xBB && static_cast<unsigned char>(text[2]) == 0xBF) {
+        p += 3;
+    }
+
+    // Find the first non-blank line: the header, or the first data line.
+    std::size_t line = 0;
+    const char* first_start = nullptr;
+    const char* first_end = nullptr;
+    while (p < end_) {
+        ++line;
+        const char* line_end = find_line_end(p, end_);
+        if (!is_blank(std::string_view(p, static_cast<std::size_t>(line_end - p)))) {
+            first_start = p;
+            first_end = line_end;
+            break;
+        }
+        p = skip_line_break(line_end, end_);
+    }
+    RatingsColumns out;
+    if (first_start == nullptr) return out;  // empty: the caller reports "no ratings"
+
+    const std::string_view first_line(first_start, static_cast<std::size_t>(first_end - first_start));
+    detect_separator(first_line, line);
+    has_header_ = resolve_columns(first_line, line);
+
+    const char* data_start = first_start;
+    std::size_t lines_before_data = line - 1;
+    if (has_header_) {
+        data_start = skip_line_break(first_end, end_);
+        lines_before_data = line;
+    }
+    reserve(out, data_start);
+    const bool user_anime_score =
+        roles_.size() == 3 && roles_[0] == Role::kUser && roles_[1] == Role::kAnime && roles_[2] == Role::kScore;
+    if (sep_.size == 2) {
+        if (user_anime_score) {
+            parse_rows<2, true>(data_start, lines_before_data, out);
+        } else {
+            parse_rows<2, false>(data_start, lines_before_data, out);
+        }
+    } else if (user_anime_score) {
+        parse_rows<1, true>(data_start, lines_before_data, out);
+    } else {
+        parse_rows<1, false>(data_start, lines_before_data, out);
+    }
+    return out;
+}
+
+void Parser::detect_separator(std::string_view first_line, std::size_t line) {
+    std::size_t best_count = 0;
+    for (const Separator& candidate : kSeparators) {
+        const std::size_t count = count_occurrences(first_line, candidate.text());
+        if (count > best_count) {
+            best_count = count;
+            sep_ = candidate;
+        }
+    }
+    if (best_count == 0) {
+        fail_line(line, "no separator found in " + show_value(first_line) +
+                            "; separate the user id, anime id and score columns with ',', tab, ';' or '::'");
+    }
+}
+
+bool Parser::resolve_columns(std::string_view first_line, std::size_t line) {
+    const std::vector<std::string_view> raw_fields = split_fields(first_line, sep_);
+    std::vector<std::string_view> fields;
+    bool all_numeric = true;
+    for (std::string_view raw : raw_fields) {
+        fields.push_back(unquote(raw));
+        all_numeric = all_numeric && is_number(fields.back());
+    }
+    if (all_numeric) {
+        roles_ = {Role::kUser, Role::kAnime, Role::kScore};
+        return false;
+    }
+
+    struct Match {
+        Role role;
+        const std::string_view* names;
+        std::size_t count;
+        std::size_t column = 0;
+        bool found = false;
+    };
+    std::array<Match, 3> matches = {
+        Match{Role::kUser, kUserColumnNames.data(), kUserColumnNames.size()},
+        Match{Role::kAnime, kAnimeColumnNames.data(), kAnimeColumnNames.size()},
+        Match{Role::kScore, kScoreColumnNames.data(), kScoreColumnNames.size()},
+    };
+    for (std::size_t column = 0; column < fields.size(); ++column) {
+        for (Match& match : matches) {
+            const bool known = std::any_of(match.names, match.names + match.count, [&](std::string_view name) {
+                return equals_ignore_case(fields[column], name);
+            });
+            if (!known) continue;
+            if (match.found) {
+                fail_line(line, std::string("the header names the ") + role_noun(match.role) + " column twice (" +
+                                    show_value(fields[match.column]) + " in column " +
+                                    std::to_string(match.column + 1) + " and " + show_value(fields[column]) +
+                                    " in column " + std::to_string(column + 1) + "); rename or remove one of them");
+            }
+            match.found = true;
+            match.column = column;
+        }
+    }
+
+    const bool none_found = std::none_of(matches.begin(), matches.end(), [](const Match& m) { return m.found; });
+    const bool any_numeric = std::any_of(fields.begin(), fields.end(), is_number);
+    if (none_found && any_numeric) {
+        // No known column name but a number: data with string ids or with an
+        // invalid value, which the row parser reports.
+        roles_ = {Role::kUser, Role::kAnime, Role::kScore};
+        return false;
+    }
+
+    std::vector<std::string> missing;
+    for (const Match& match : matches) {
+        if (!match.found) missing.emplace_back(role_noun(match.role));
+    }
+    if (!missing.empty()) {
+        std::string shown_fields;
+        for (std::size_t i = 0; i < fields.size(); ++i) {
+            if (i > 0) shown_fields += ", ";
+            shown_fields += show_value(fields[i]);
+        }
+        fail_line(line, "the header " + shown_fields + " has no " + join_alternatives(missing) +
+                            " column. Accepted names (case-insensitive): user id: " +
+                            join_names(kUserColumnNames.data(), kUserColumnNames.size()) +
+                            "; anime id: " + join_names(kAnimeColumnNames.data(), kAnimeColumnNames.size()) +
+                            "; score: " + join_names(kScoreColumnNames.data(), kScoreColumnNames.size()) +
+                            ". Rename the header fields, or remove the header line if the first three columns "
+                            "are user id, anime id and score");
+    }
+
+    std::size_t needed = 0;
+    for (const Match& match : matches) needed = std::max(needed, match.column + 1);
+    roles_.assign(needed, Role::kIgnore);
+    for (const Match& match : matches) roles_[match.column] = match.role;
+    for (std::size_t column = 0; column < needed; ++column) header_fields_.emplace_back(fields[column]);
+    return true;
+}
+
+std::string Parser::column_label(std::size_t column) const {
+    if (has_header_) return "column " + show_value(header_fields_[column]);
+    return "column " + std::to_string(column + 1) + " (" + role_noun(roles_[column]) + ")";
+}
+
+std::string Parser::score_hint() const {
+    if (unrated_) {
+        return "scores must be finite decimal numbers such as 8 or 7.5, and " + format_marker(*unrated_) +
+               " marks an anime on the list without a score";
+    }
+    return "scores must be finite decimal numbers such as 8 or 7.5 "
+           "(no unrated marker is set, so every line needs a score)";
+}
+
+void Parser::reserve(RatingsColumns& out, const char* data_start) const {
+    const std::size_t size = static_cast<std::size_t>(end_ - data_start);
+    const std::size_t sample = std::min(size, kRowEstimateSampleBytes);
+    std::size_t breaks = static_cast<std::size_t>(std::count(data_start, data_start + sample, '\n'));
+    if (breaks == 0) breaks = static_cast<std::size_t>(std::count(data_start, data_start + sample, '\r'));
+    // Estimate: rows in the sample scaled to the whole size, plus 5% and a
+    // margin for a final line without a break. An underestimate only costs a
+    // reallocation.
+    const double rows = sample == 0 ? 0.0 : static_cast<double>(breaks + 1) * static_cast<double>(size) /
+                                                  static_cast<double>(sample);
+    const std::size_t estimate = static_cast<std::size_t>(rows * 1.05) + 16;
+    out.user_ids.reserve(estimate);
+    out.anime_ids.reserve(estimate);
+    out.scores.reserve(estimate);
+    advise_huge_pages(out.user_ids.data(), estimate * sizeof(std::int64_t));
+    advise_huge_pages(out.anime_ids.data(), estimate * sizeof(std::int64_t));
+    advise_huge_pages(out.scores.data(), estimate * sizeof(float));
+}
+
+// ---- Errors -----------------------------------------------------------------
+
+void Parser::fail_line(std::size_t line, const std::string& problem) const {
+    throw RatingsParseError(source_ + ", line " + std::to_string(line) + ": " + problem);
+}
+
+// Raise an error about one field. A line with too few fields gets the
+// field-count error instead, whichever field failed first, so the message
+// matches the Python fallback parser, which checks the count before the fields.
+void Parser::fail_field(std::size_t line, const char* line_start, std::size_t column,
+                        const std::string& problem) const {
+    check_field_count(line, line_start);
+    throw RatingsParseError(source_ + ", line " + std::to_string(line) + ", " + column_label(column) + ": " + problem);
+}
+
+std::size_t count_fields(std::string_view line, const Separator& sep) {
+    return count_occurrences(line, sep.text()) + 1;
+}
+
+void Parser::check_field_count(std::size_t line, const char* line_start) const {
+    const std::string_view text(line_start, static_cast<std::size_t>(find_line_end(line_start, end_) - line_start));
+    if (count_fields(text, sep_) < roles_.size()) fail_field_count(line, line_start);
+}
+
+void Parser::fail_field_count(std::size_t line, const char* line_start) const {
+    const std::string_view text(line_start, static_cast<std::size_t>(find_line_end(line_start, end_) - line_start));
+    const std::size_t found = count_fields(text, sep_);
+    for (const Separator& other : kSeparators) {
+        if (other.first != sep_.first && text.find(other.text()) != std::string_view::npos) {
+            fail_line(line, "this line is separated by " + other.label() + " but the first line by " +
+                                sep_.label() + "; use one separator in the whole file");
+        }
+    }
+    fail_line(line, "expected at least " + std::to_string(roles_.size()) + " fields separated by " +
+                        sep_.label() + ", found " + std::to_string(found) +
+                        "; every line needs a user id, an anime id and a score");
+}
+
+// ---- Hot loop ---------------------------------------------------------------
+
+// The fast paths come in two modes. Checked, they compare every position
+// with `end`. Unchecked, the caller guarantees that a line break follows `p`
+// before `end`; every scan stops at a line break, so none can pass `end`.
+template <bool kChecked>
+inline bool before_end(const char* p, const char* end) {
+    if constexpr (kChecked) {
+        return p < end;
+    } else {
+        (void)p;
+        (void)end;
+        return true;
+    }
+}
+
+template <std::size_t SepSize, bool kChecked = true>
+inline bool at_separator(const char* p, const char* end, char sep) {
+    if constexpr (SepSize == 2) {
+        // Unchecked, p[0] == ':' is before the guaranteed line break, so p[1] exists.
+        return (!kChecked || end - p >= 2) && p[0] == ':' && p[1] == ':';
+    } else {
+        return before_end<kChecked>(p, end) && *p == sep;
+    }
+}
+
+template <std::size_t SepSize, bool kChecked>
+inline bool at_field_end(const char* p, const char* end, char sep) {
+    if (kChecked && p == end) return true;
+    return at_separator<SepSize, kChecked>(p, end, sep) || is_line_break(*p);
+}
+
+template <std::size_t SepSize>
+const char* Parser::find_field_end(const char* p) const {
+    while (p < end_ && !is_line_break(*p) && !at_separator<SepSize>(p, end_, sep_.first)) ++p;
+    return p;
+}
+
+// Parse an integer id of at most 18 digits (so it cannot overflow) with
+// optional spaces around it. Returns the field end, or nullptr when the field
+// needs the slow path.
+template <std::size_t SepSize, bool kChecked>
+inline const char* parse_id_fast(const char* p, const char* end, char sep, std::int64_t& value) {
+    while (before_end<kChecked>(p, end) && *p == ' ') ++p;
+    const bool negative = before_end<kChecked>(p, end) && *p == '-';
+    if (negative) ++p;
+    const char* const digits = p;
+    std::uint64_t magnitude = 0;
+    while (before_end<kChecked>(p, end) && is_digit(*p)) {
+        magnitude = magnitude * 10 + static_cast<unsigned>(*p - '0');
+        ++p;
+    }
+    const std::ptrdiff_t digit_count = p - digits;
+    if (digit_count == 0 || digit_count > 18) return nullptr;
+    while (before_end<kChecked>(p, end) && *p == ' ') ++p;
+    if (!at_field_end<SepSize, kChecked>(p, end, sep)) return nullptr;
+    const auto signed_magnitude = static_cast<std::int64_t>(magnitude);
+    value = negative ? -signed_magnitude : signed_magnitude;
+    return p;
+}
+
+constexpr std::array<float, 8> kPowersOfTenFloat = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f};
+constexpr std::array<double, 8> kPowersOfTen = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7};
+
+// Parse a score of at most 7 significant digits with an optional sign and
+// decimal point, such as 8, -1 or 7.25. `value` is the float nearest to the
+// decimal and `exact` the double nearest to it. Both are correctly rounded:
+// the digits form an integer below 2^24, exact in float and in double, the
+// power of ten is exact in both, and IEEE division rounds correctly.
+// Returns the field end, or nullptr when the field needs the slow path.
+template <std::size_t SepSize, bool kChecked>
+inline const char* parse_score_fast(const char* p, const char* end, char sep, float& value, double& exact) {
+    while (before_end<kChecked>(p, end) && *p == ' ') ++p;
+    const bool negative = before_end<kChecked>(p, end) && *p == '-';
+    if (before_end<kChecked>(p, end) && (*p == '-' || *p == '+')) ++p;
+
+    std::uint32_t mantissa = 0;
+    std::size_t digits = 0;
+    std::size_t fraction_digits = 0;
+    while (before_end<kChecked>(p, end) && is_digit(*p)) {
+        mantissa = mantissa * 10 + static_cast<unsigned>(*p - '0');
+        ++digits;
+        ++p;
+    }
+    if (before_end<kChecked>(p, end) && *p == '.') {
+        ++p;
+        while (before_end<kChecked>(p, end) && is_digit(*p)) {
+            mantissa = mantissa * 10 + static_cast<unsigned>(*p - '0');
+            ++digits;
+            ++fraction_digits;
+            ++p;
+        }
+    }
+    if (digits == 0 || digits > 7) return nullptr;
+    while (before_end<kChecked>(p, end) && *p == ' ') ++p;
+    if (!at_field_end<SepSize, kChecked>(p, end, sep)) return nullptr;
+
+    float f = static_cast<float>(mantissa);
+    double d = static_cast<double>(mantissa);
+    if (fraction_digits > 0) {
+        f /= kPowersOfTenFloat[fraction_digits];
+        d /= kPowersOfTen[fraction_digits];
+    }
+    value = negative ? -f : f;
+    exact = negative ? -d : d;
+    return p;
+}
+
+template <std::size_t SepSize, bool kUserAnimeScore>
+void Parser::parse_rows(const char* p, std::size_t line, RatingsColumns& out) const {
+    // Rows that start before the last line break end at or before it, so they
+    // can use the unchecked fast paths. Only the final line, when the file has
+    // no final newline, needs the checked ones.
+    const char* last_break = end_;
+    while (last_break > p && !is_line_break(last_break[-1])) --last_break;
+    p = parse_row_range<SepSize, kUserAnimeScore, false>(p, last_break, line, out);
+    parse_row_range<SepSize, kUserAnimeScore, true>(p, end_, line, out);
+}
+
+template <std::size_t SepSize, bool kUserAnimeScore, bool kChecked>
+const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t& line,
+                                    RatingsColumns& out) const {
+    // Locals, not members: the compiler must otherwise reload members after
+    // every store, since a char pointer may alias anything.
+    const char* const end = end_;
+    const char sep = sep_.first;
+    const Role* const roles = roles_.data();
+    const std::size_t needed = roles_.size();
+    const bool has_marker = unrated_.has_value();
+    const double marker = has_marker ? *unrated_ : 0.0;
+    const float not_rated = std::numeric_limits<float>::quiet_NaN();
+
+    // NOTE: single-threaded. A parallel version would cut the buffer at line
+    // breaks into one chunk per thread, parse each chunk into its own columns
+    // and concatenate them. Line numbers in errors then need a count of the
+    // lines in each earlier chunk.
+    while (p < stop) {
+        ++line;
+        if (is_line_break(*p)) {
+            p = skip_line_break(p, end);
+            continue;
+        }
+        const char* const line_start = p;
+        if (*p == ' ') {
+            const char* line_end = find_line_end(p, end);
+            if (is_blank(std::string_view(p, static_cast<std::size_t>(line_end - p)))) {
+                p = skip_line_break(line_end, end);
+                continue;
+            }
+        }
+
+        std::int64_t user = 0;
+        std::int64_t anime = 0;
+        float score = 0.0f;
+        const auto parse_field = [&](std::size_t column, Role role) PYANIMF_ALWAYS_INLINE {
+            if (column > 0) {
+                // `p` is at the end of the previous field: a separator or the line end.
+                if (!at_separator<SepSize, kChecked>(p, end, sep)) fail_field_count(line, line_start);
+                p += SepSize;
+            }
+            switch (role) {
+                case Role::kUser: {
+                    const char* next = parse_id_fast<SepSize, kChecked>(p, end, sep, user);
+                    p = next ? next : parse_id_slow<SepSize>(p, line, line_start, column, user);
+                    break;
+                }
+                case Role::kAnime: {
+                    const char* next = parse_id_fast<SepSize, kChecked>(p, end, sep, anime);
+                    p = next ? next : parse_id_slow<SepSize>(p, line, line_start, column, anime);
+                    break;
+                }
+                case Role::kScore: {
+                    double exact = 0.0;
+                    const char* next = parse_score_fast<SepSize, kChecked>(p, end, sep, score, exact);
+                    p = next ? next : parse_score_slow<SepSize>(p, line, line_start, column, score, exact);
+                    if (has_marker && exact == marker) score = not_rated;
+                    break;
+                }
+                case Role::kIgnore:
+                    p = find_field_end<SepSize>(p);
+                    break;
+            }
+        };
+        if constexpr (kUserAnimeScore) {
+            // Constant roles let the compiler drop the switch.
+            parse_field(0, Role::kUser);
+            parse_field(1, Role::kAnime);
+            parse_field(2, Role::kScore);
+        } else {
+            for (std::size_t column = 0; column < needed; ++column) parse_field(column, roles[column]);
+        }
+        // Skip the columns after the last one needed, then the line break.
+        if (p < end && !is_line_break(*p)) p = find_line_end(p, end);
+        p = skip_line_break(p, end);
+
+        out.user_ids.push_back(user);
+        out.anime_ids.push_back(anime);
+        out.scores.push_back(score);
+    }
+    return p;
+}
+
+// ---- Slow paths -------------------------------------------------------------
+
+template <std::size_t SepSize>
+const char* Parser::parse_id_slow(const char* field, std::size_t line, const char* line_start,
+                                  std::size_t column, std::int64_t& value) const {
+    const char* const field_end = find_field_end<SepSize>(field);
+    const std::string_view raw(field, static_cast<std::size_t>(field_end - field));
+    const std::string_view text = unquote(raw);
+    const char* noun = role_noun(roles_[column]);
+
+    if (text.empty()) {
+        fail_field(line, line_start, column,
+                   std::string("missing ") + noun +
+                       " (empty field); every line needs a user id, an anime id and a score");
+    }
+    if (is_integer_text(text)) {
+        const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (result.ec == std::errc()) return field_end;
+        fail_field(line, line_start, column,
+                   "id " + show_value(text) +
+                       " is outside the 64-bit integer range; ids must be integers from "
+                       "-9223372036854775808 to 9223372036854775807, or names");
+    }
+    if (is_float_formatted(text)) {
+        fail_field(line, line_start, column,
+                   "float-formatted id " + show_value(text) +
+                       "; ids must be integers or names, so convert the column to integers before saving the file");
+    }
+    check_field_count(line, line_start);
+    throw NonIntegerIdError(source_ + ", line " + std::to_string(line) + ", " + column_label(column) + ": " +
+                            noun + " " + show_value(text) + " is not an integer");
+}
+
+template <std::size_t SepSize>
+const char* Parser::parse_score_slow(const char* field, std::size_t line, const char* line_start,
+                                     std::size_t column, float& value, double& exact) const {
+    const char* const field_end = find_field_end<SepSize>(field);
+    const std::string_view raw(field, static_cast<std::size_t>(field_end - field));
+    const std::string_view text = unquote(raw);
+
+    if (text.empty()) {
+        fail_field(line, line_start, column, "missing score (empty field); " + score_hint());
+    }
+    // from_chars takes no leading '+'.
+    std::string_view number = text;
+    if (number.size() > 1 && number[0] == '+' && number[1] != '+' && number[1] != '-') number.remove_prefix(1);
+    const char* const first = number.data();
+    const char* const last = number.data() + number.size();
+
+    const auto as_double = std::from_chars(first, last, exact);
+    if (as_double.ec == std::errc::invalid_argument || as_double.ptr != last) {
+        std::string problem = "invalid score " + show_value(text) + "; " + score_hint();
+        if (has_decimal_comma(text)) problem += " (write decimals with '.', not ',')";
+        fail_field(line, line_start, column, problem);
+    }
+    if (as_double.ec == std::errc() && !std::isfinite(exact)) {
+        fail_field(line, line_start, column, "score " + show_value(text) + " is not a finite number; " + score_hint());
+    }
+    // Out of range here means the float would be infinite, or zero for a
+    // nonzero decimal.
+    if (as_double.ec == std::errc::result_out_of_range ||
+        std::from_chars(first, last, value).ec != std::errc()) {
+        fail_field(line, line_start, column,
+                   "score " + show_value(text) + " is out of range for a 32-bit float; " + score_hint());
+    }
+    return field_end;
+}
+
+}  // namespace
+
+RatingsColumns parse_ratings(std::string_view text, const std::string& source, std::optional<double> unrated) {
+    return Parser(text, source, unrated).run();
+}
+
+}  // namespace pyanimf::io

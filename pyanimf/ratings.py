@@ -1,0 +1,533 @@
+"""Ratings data: the Ratings container and the ratings file loader."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import logging
+import math
+import mmap
+import numbers
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyanimf import _core
+from pyanimf.datasets import bundled_ratings_path, open_data_file, read_gzip
+from pyanimf.errors import RatingsFormatError
+from pyanimf.ids import _as_id_array
+
+logger = logging.getLogger("pyanimf")
+
+# Smallest magnitude that rounds to infinity in float32: FLT_MAX plus half an ulp.
+_FLOAT32_OVERFLOW = 3.4028235677973366e38
+# Largest magnitude that rounds to zero in float32: half the smallest subnormal.
+_FLOAT32_UNDERFLOW = 2.0**-150
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Ratings:
+    """Ratings as parallel arrays, one entry per (user, anime) row.
+
+    Attributes
+    ----------
+    user_ids, anime_ids : numpy.ndarray
+        The data set's own ids, int64 or a numpy unicode dtype.
+    scores : numpy.ndarray
+        float32 scores, NaN where the anime is on the user's list without a
+        score ("unrated" rows).
+    source : str or None
+        Where the ratings came from, for messages.
+
+    The arrays are not copied on construction, so do not modify them
+    afterwards. Build one with :func:`load_ratings` or :meth:`from_arrays`.
+    """
+
+    user_ids: np.ndarray
+    anime_ids: np.ndarray
+    scores: np.ndarray
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("user_ids", "anime_ids", "scores"):
+            array = getattr(self, name)
+            if not isinstance(array, np.ndarray):
+                raise TypeError(f"Ratings.{name} must be a numpy array, got {type(array).__name__}")
+            if array.ndim != 1:
+                raise ValueError(f"Ratings.{name} must be 1-dimensional, got {array.ndim} dimensions")
+        for name in ("user_ids", "anime_ids"):
+            dtype = getattr(self, name).dtype
+            if dtype != np.int64 and dtype.kind != "U":
+                raise TypeError(f"Ratings.{name} must have dtype int64 or str, got {dtype}")
+        if self.scores.dtype != np.float32:
+            raise TypeError(f"Ratings.scores must have dtype float32, got {self.scores.dtype}")
+        lengths = (len(self.user_ids), len(self.anime_ids), len(self.scores))
+        if len(set(lengths)) != 1:
+            raise ValueError(
+                "user_ids, anime_ids and scores must have the same length, got "
+                f"{lengths[0]}, {lengths[1]} and {lengths[2]}"
+            )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        user_ids: Any,
+        anime_ids: Any,
+        scores: Any,
+        unrated: float | None = -1,
+        source: str | None = None,
+    ) -> Ratings:
+        """Build ratings from three equal-length 1-D sequences.
+
+        Ids may be integers or strings (see :meth:`pyanimf.ids.IdIndex.encode`
+        for what is rejected). Scores must be finite numbers: a score equal to
+        ``unrated`` marks a row as on the list without a score and is stored
+        as NaN, and ``unrated=None`` keeps every score. NaN or infinity in
+        ``scores`` raises ValueError naming the position, because the marker is
+        the way to mark unrated rows.
+        """
+        _check_unrated(unrated)
+        users = _as_id_array(user_ids, "user_ids")
+        anime = _as_id_array(anime_ids, "anime_ids")
+        values = np.asarray(scores)
+        if values.ndim != 1:
+            raise ValueError(f"scores must be 1-dimensional, got {values.ndim} dimensions")
+        if values.dtype.kind not in "iuf":
+            raise TypeError(f"scores must be numbers, got dtype {values.dtype}")
+        lengths = (len(users), len(anime), len(values))
+        if len(set(lengths)) != 1:
+            raise ValueError(
+                "user_ids, anime_ids and scores must have the same length, got "
+                f"{lengths[0]}, {lengths[1]} and {lengths[2]}"
+            )
+
+        exact = values.astype(np.float64)
+        not_finite = np.flatnonzero(~np.isfinite(exact))
+        if len(not_finite) > 0:
+            position = int(not_finite[0])
+            how_to_mark = (
+                f"write {format(unrated, 'g')} (the unrated marker) for an anime on the list without a score"
+                if unrated is not None
+                else "pass unrated=-1, or another marker, to mark unrated rows"
+            )
+            raise ValueError(
+                f"scores[{position}] is {values[position].item()!r}; scores must be finite, so {how_to_mark}"
+            )
+        too_large = np.flatnonzero(np.abs(exact) >= _FLOAT32_OVERFLOW)
+        if len(too_large) > 0:
+            position = int(too_large[0])
+            raise ValueError(f"scores[{position}] is {values[position].item()!r}, out of range for float32")
+        result = exact.astype(np.float32)
+        if unrated is not None:
+            result[exact == unrated] = np.nan
+        return cls(users, anime, result, source)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __repr__(self) -> str:
+        return f"Ratings({len(self):,} rows, {self.n_rated:,} rated, source={self.source!r})"
+
+    @property
+    def rated(self) -> np.ndarray:
+        """Boolean mask of the rows that have a score."""
+        return ~np.isnan(self.scores)
+
+    @property
+    def n_rated(self) -> int:
+        """Number of rows that have a score."""
+        return int(np.count_nonzero(self.rated))
+
+    def split(self, validation: float = 0.1, seed: int = 0) -> tuple[Ratings, Ratings]:
+        """Split into (train, validation) ratings, keeping the row order in each.
+
+        A seeded random ``validation`` fraction of the rated rows goes to the
+        validation part. Unrated rows always stay in train, because they have
+        no score to validate against. ``validation=0`` returns this object and
+        an empty Ratings. Raises ValueError unless 0 <= validation < 1.
+        """
+        if isinstance(validation, bool) or not isinstance(validation, numbers.Real):
+            raise TypeError(f"validation must be a number in [0, 1), got {validation!r}")
+        if not 0 <= validation < 1:
+            raise ValueError(f"validation must be in [0, 1), got {validation!r}")
+        if validation == 0:
+            return self, self._take(np.zeros(len(self), dtype=bool))
+
+        rated_rows = np.flatnonzero(self.rated)
+        count = int(round(validation * len(rated_rows)))
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(rated_rows, size=count, replace=False)
+        in_validation = np.zeros(len(self), dtype=bool)
+        in_validation[chosen] = True
+        return self._take(~in_validation), self._take(in_validation)
+
+    def _take(self, mask: np.ndarray) -> Ratings:
+        return Ratings(self.user_ids[mask], self.anime_ids[mask], self.scores[mask], self.source)
+
+
+def load_ratings(path: str | os.PathLike[str] | None = None, *, unrated: float | None = -1.0) -> Ratings:
+    """Read a ratings file, plain or gzip-compressed CSV.
+
+    ``path=None`` reads the bundled MyAnimeList sample (see
+    :func:`pyanimf.datasets.bundled_ratings_path`). Each line contains a user
+    id, an anime id and a score, separated by commas, tabs, semicolons or
+    ``::``. A header line, if present, names the columns (``user_id``,
+    ``anime_id``, ``rating`` and common variants, any order, other columns
+    ignored). Without one, the first three columns are used in that order.
+    A score equal to ``unrated`` (default -1) marks an anime on the user's
+    list without a score and is stored as NaN, and ``unrated=None`` keeps
+    every score as written.
+
+    Integer ids are parsed by the native parser. When a file has other ids,
+    such as user names, a slower pure-Python parser reads the whole file
+    with the same rules and returns string ids for the columns that are not
+    all integers. That parser also reads quoted fields that contain the
+    separator, and needs the file to be valid UTF-8.
+
+    Raises FileNotFoundError for a missing file and RatingsFormatError for a
+    malformed or empty one. The message names the file, the line, the column
+    and the value.
+    """
+    _check_unrated(unrated)
+    file_path = bundled_ratings_path() if path is None else Path(os.fspath(path))
+    source = str(file_path)
+
+    file, is_gzip = open_data_file(file_path, source)
+    with file:
+        if is_gzip:
+            user_ids, anime_ids, scores = _parse_buffer(read_gzip(file, source), source, unrated)
+        elif os.fstat(file.fileno()).st_size == 0:
+            user_ids, anime_ids, scores = _parse_buffer(b"", source, unrated)
+        else:
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                user_ids, anime_ids, scores = _parse_buffer(mapped, source, unrated)
+
+    if len(scores) == 0:
+        raise RatingsFormatError(f"no ratings in {source}: the file is empty or has only a header line")
+    ratings = Ratings(user_ids, anime_ids, scores, source)
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "read %s: %d rows, %d rated, %d unrated, %d users, %d anime",
+            source,
+            len(ratings),
+            ratings.n_rated,
+            len(ratings) - ratings.n_rated,
+            _count_distinct(user_ids),
+            _count_distinct(anime_ids),
+        )
+    return ratings
+
+
+def _check_unrated(unrated: object) -> None:
+    if unrated is None:
+        return
+    if isinstance(unrated, bool) or not isinstance(unrated, numbers.Real) or not math.isfinite(unrated):
+        raise ValueError(f"unrated must be a finite number or None, got {unrated!r}")
+
+
+def _count_distinct(ids: np.ndarray) -> int:
+    if ids.dtype == np.int64:
+        return len(_core.map_ids(ids)[1])
+    return len(np.unique(ids))
+
+
+def _parse_buffer(data: Any, source: str, unrated: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse with the native parser, falling back to the Python parser for string ids."""
+    unrated_value = None if unrated is None else float(unrated)
+    try:
+        return _core.parse_ratings(data, source, unrated_value)
+    except _core.RatingsParseError as error:
+        raise RatingsFormatError(str(error)) from None
+    except _core.NonIntegerIdError as error:
+        logger.info("%s; reading the file again with the slower parser for string ids", error)
+    # Outside the except block, so that errors from the fallback do not chain to the signal above.
+    return parse_ratings_text(bytes(data), source, unrated_value)
+
+
+# ---- Pure-Python parser -------------------------------------------------------
+#
+# The fallback for files with string ids. It follows the rules of
+# cpp/io/csv_reader.cpp and writes the same error messages, so change both
+# together. Unlike the native parser it also reads fields quoted with double
+# quotes that contain the separator.
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_SEPARATORS = (",", "\t", ";", "::")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
+_INTEGER_ID = re.compile(r"-?[0-9]+")
+_FLOAT_FORMATTED_ID = re.compile(r"[+-]?[0-9]+\.[0-9]+")
+_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_MAX_SHOWN_CHARS = 40
+_UTF16_PROBE_BYTES = 4096
+
+_USER, _ANIME, _SCORE, _IGNORE = "user id", "anime id", "score", None
+_COLUMN_NAMES = {
+    _USER: ("user_id", "userId", "user", "uid", "username"),
+    _ANIME: ("anime_id", "animeId", "item_id", "itemId", "item", "anime", "movie_id", "movieId", "iid"),
+    _SCORE: ("rating", "score", "my_score", "rating_value"),
+}
+
+
+def parse_ratings_text(
+    data: bytes, source: str, unrated: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse ratings bytes in pure Python, accepting string ids.
+
+    Returns (user_ids, anime_ids, scores float32). An id column is int64
+    when every id in it is an integer and a numpy unicode array otherwise.
+    Raises RatingsFormatError with the messages of the native parser.
+    """
+    text = _decode(data, source)
+    lines = _LINE_BREAK.split(text)
+    first = next((index for index, line in enumerate(lines) if line.strip(" ")), None)
+    if first is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+
+    layout = _Layout.from_first_line(lines[first], first + 1, source, unrated)
+    data_start = first + 1 if layout.has_header else first
+    columns = {_USER: [], _ANIME: [], _SCORE: []}
+    all_integer = {_USER: True, _ANIME: True}
+    ordered_roles = [(column, role) for column, role in enumerate(layout.roles) if role is not _IGNORE]
+
+    for index in range(data_start, len(lines)):
+        line = lines[index]
+        if not line.strip(" "):
+            continue
+        line_number = index + 1
+        fields = layout.split(line)
+        if len(fields) < len(layout.roles):
+            raise layout.field_count_error(line, line_number, len(fields))
+        for column, role in ordered_roles:
+            field = _unquote(fields[column])
+            if role is _SCORE:
+                columns[_SCORE].append(layout.parse_score(field, line_number, column))
+            else:
+                is_integer = layout.check_id(field, role, line_number, column)
+                all_integer[role] = all_integer[role] and is_integer
+                columns[role].append(field)
+
+    scores = np.array(columns[_SCORE], dtype=np.float64)
+    # NOTE: rounding the double to float32 rounds twice, so a decimal with more
+    # than 7 significant digits can, in rare cases, differ in the last bit from
+    # the native parser, which rounds the decimal to float32 directly.
+    result_scores = scores.astype(np.float32)
+    if unrated is not None:
+        result_scores[scores == unrated] = np.nan
+    return (
+        _id_column(columns[_USER], all_integer[_USER]),
+        _id_column(columns[_ANIME], all_integer[_ANIME]),
+        result_scores,
+    )
+
+
+def _id_column(values: list[str], all_integer: bool) -> np.ndarray:
+    if all_integer:
+        return np.array([int(value) for value in values], dtype=np.int64)
+    return np.array(values, dtype=str)
+
+
+def _decode(data: bytes, source: str) -> str:
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise RatingsFormatError(
+            f"{source} looks like UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+        )
+    if b"\0" in data[:_UTF16_PROBE_BYTES]:
+        raise RatingsFormatError(f"{source} looks like UTF-16 (it contains NUL bytes); save it as UTF-8")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = len(_LINE_BREAK.split(data[: error.start].decode("latin-1")))
+        raise RatingsFormatError(
+            f"{source}, line {line}: invalid UTF-8 byte 0x{data[error.start]:02x}; save the file as UTF-8"
+        ) from None
+
+
+class _Layout:
+    """Separator and column roles of one file, with the parsing of its fields."""
+
+    def __init__(
+        self, source: str, separator: str, roles: list, header: list[str] | None, unrated: float | None
+    ) -> None:
+        self.source = source
+        self.separator = separator
+        self.roles = roles
+        self.header = header
+        self.has_header = header is not None
+        self.unrated = unrated
+
+    @classmethod
+    def from_first_line(cls, line: str, line_number: int, source: str, unrated: float | None) -> _Layout:
+        counts = [line.count(separator) for separator in _SEPARATORS]
+        if max(counts) == 0:
+            raise RatingsFormatError(
+                f"{source}, line {line_number}: no separator found in {_show(line)}; "
+                "separate the user id, anime id and score columns with ',', tab, ';' or '::'"
+            )
+        separator = _SEPARATORS[counts.index(max(counts))]
+        fields = [_unquote(field) for field in line.split(separator)]
+        default_roles = [_USER, _ANIME, _SCORE]
+        if all(_NUMBER.fullmatch(field) for field in fields):
+            return cls(source, separator, default_roles, None, unrated)
+
+        found: dict[str, int] = {}
+        for column, field in enumerate(fields):
+            key = field.translate(_ASCII_LOWER)
+            for role, names in _COLUMN_NAMES.items():
+                if key not in (name.translate(_ASCII_LOWER) for name in names):
+                    continue
+                if role in found:
+                    raise RatingsFormatError(
+                        f"{source}, line {line_number}: the header names the {role} column twice "
+                        f"({_show(fields[found[role]])} in column {found[role] + 1} and {_show(field)} "
+                        f"in column {column + 1}); rename or remove one of them"
+                    )
+                found[role] = column
+
+        if not found and any(_NUMBER.fullmatch(field) for field in fields):
+            # No known column name but a number: data with string ids or with
+            # an invalid value, which the row parser reports.
+            return cls(source, separator, default_roles, None, unrated)
+        missing = [role for role in _COLUMN_NAMES if role not in found]
+        if missing:
+            accepted = "; ".join(f"{role}: {', '.join(names)}" for role, names in _COLUMN_NAMES.items())
+            raise RatingsFormatError(
+                f"{source}, line {line_number}: the header {', '.join(_show(field) for field in fields)} "
+                f"has no {_join_alternatives(missing)} column. Accepted names (case-insensitive): {accepted}. "
+                "Rename the header fields, or remove the header line if the first three columns are "
+                "user id, anime id and score"
+            )
+        roles: list = [_IGNORE] * (max(found.values()) + 1)
+        for role, column in found.items():
+            roles[column] = role
+        return cls(source, separator, roles, fields[: len(roles)], unrated)
+
+    def split(self, line: str) -> list[str]:
+        if self.separator != "::" and '"' in line:
+            return next(csv.reader([line], delimiter=self.separator, skipinitialspace=True))
+        return line.split(self.separator)
+
+    def column_label(self, column: int) -> str:
+        if self.header is not None:
+            return f"column {_show(self.header[column])}"
+        return f"column {column + 1} ({self.roles[column]})"
+
+    def line_error(self, line_number: int, problem: str) -> RatingsFormatError:
+        return RatingsFormatError(f"{self.source}, line {line_number}: {problem}")
+
+    def field_error(self, line_number: int, column: int, problem: str) -> RatingsFormatError:
+        return RatingsFormatError(f"{self.source}, line {line_number}, {self.column_label(column)}: {problem}")
+
+    def field_count_error(self, line: str, line_number: int, found: int) -> RatingsFormatError:
+        for other in _SEPARATORS:
+            if other != self.separator and other in line:
+                return self.line_error(
+                    line_number,
+                    f"this line is separated by {_separator_label(other)} but the first line by "
+                    f"{_separator_label(self.separator)}; use one separator in the whole file",
+                )
+        return self.line_error(
+            line_number,
+            f"expected at least {len(self.roles)} fields separated by {_separator_label(self.separator)}, "
+            f"found {found}; every line needs a user id, an anime id and a score",
+        )
+
+    def check_id(self, text: str, role: str, line_number: int, column: int) -> bool:
+        """Validate an id field and return whether it is an integer."""
+        if not text:
+            raise self.field_error(
+                line_number,
+                column,
+                f"missing {role} (empty field); every line needs a user id, an anime id and a score",
+            )
+        if _INTEGER_ID.fullmatch(text):
+            if len(text) > 18 and not -(2**63) <= int(text) < 2**63:
+                raise self.field_error(
+                    line_number,
+                    column,
+                    f"id {_show(text)} is outside the 64-bit integer range; ids must be integers from "
+                    "-9223372036854775808 to 9223372036854775807, or names",
+                )
+            return True
+        if _FLOAT_FORMATTED_ID.fullmatch(text):
+            raise self.field_error(
+                line_number,
+                column,
+                f"float-formatted id {_show(text)}; ids must be integers or names, "
+                "so convert the column to integers before saving the file",
+            )
+        return False
+
+    def score_hint(self) -> str:
+        if self.unrated is not None:
+            return (
+                "scores must be finite decimal numbers such as 8 or 7.5, and "
+                f"{format(self.unrated, 'g')} marks an anime on the list without a score"
+            )
+        return (
+            "scores must be finite decimal numbers such as 8 or 7.5 "
+            "(no unrated marker is set, so every line needs a score)"
+        )
+
+    def parse_score(self, text: str, line_number: int, column: int) -> float:
+        """Return the score as a float (double), raising for anything a float32 cannot hold."""
+        if not text:
+            raise self.field_error(line_number, column, f"missing score (empty field); {self.score_hint()}")
+        if _NUMBER.fullmatch(text):
+            value = float(text)
+            mantissa = re.split("[eE]", text)[0]
+            underflow = value == 0 and any(digit in mantissa for digit in "123456789")
+            magnitude = abs(value)
+            if underflow or magnitude >= _FLOAT32_OVERFLOW or 0 < magnitude <= _FLOAT32_UNDERFLOW:
+                raise self.field_error(
+                    line_number,
+                    column,
+                    f"score {_show(text)} is out of range for a 32-bit float; {self.score_hint()}",
+                )
+            return value
+        if _NON_FINITE.fullmatch(text):
+            raise self.field_error(
+                line_number, column, f"score {_show(text)} is not a finite number; {self.score_hint()}"
+            )
+        message = f"invalid score {_show(text)}; {self.score_hint()}"
+        if _DECIMAL_COMMA.fullmatch(text):
+            message += " (write decimals with '.', not ',')"
+        raise self.field_error(line_number, column, message)
+
+
+def _unquote(field: str) -> str:
+    """Strip spaces, then one pair of double quotes around a field with no other quote."""
+    field = field.strip(" ")
+    if len(field) >= 2 and field[0] == '"' and field[-1] == '"' and '"' not in field[1:-1]:
+        field = field[1:-1].strip(" ")
+    return field
+
+
+def _show(value: str) -> str:
+    """Quote a value for an error message as the native parser does."""
+    pieces = []
+    for index, char in enumerate(value):
+        if index == _MAX_SHOWN_CHARS:
+            pieces.append("...")
+            break
+        code = ord(char)
+        printable = 0x20 <= code != 0x7F and not 0xD800 <= code <= 0xDFFF
+        pieces.append(char if printable else f"\\x{code & 0xFF:02x}")
+    return "'" + "".join(pieces) + "'"
+
+
+def _separator_label(separator: str) -> str:
+    return "tab" if separator == "\t" else f"'{separator}'"
+
+
+def _join_alternatives(items: list[str]) -> str:
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " or " + items[-1]
