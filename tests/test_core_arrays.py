@@ -148,3 +148,12 @@ def test_most_similar_excludes_query():
     assert list(rows) == [1, 2, 3]
     assert similarity[0] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
     assert similarity[2] == pytest.approx(-1.0)
+
+
+def test_worker_thread_exception_reaches_python():
+    with pytest.raises(RuntimeError, match="worker 37 failed on purpose"):
+        _core.raise_in_worker(2, 37)
+
+
+def test_worker_threads_without_error_return():
+    _core.raise_in_worker(2, -1)

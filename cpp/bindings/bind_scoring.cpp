@@ -9,10 +9,12 @@
 #endif
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "bindings/checks.hpp"
+#include "common/worker_errors.hpp"
 #include "kernels/kernels.hpp"
 #include "scoring/predict.hpp"
 #include "scoring/top_n.hpp"
@@ -175,6 +177,24 @@ void kernel_update(const std::string& kernel, py::array& p, py::array& q, float 
                                            static_cast<float*>(q.mutable_data()), p.size(), g, lr, reg);
 }
 
+// Test hook: a parallel loop whose iteration `failing` throws, to check that
+// a worker's exception reaches Python through WorkerErrors.
+void raise_in_worker(int threads, int failing) {
+    WorkerErrors errors;
+    {
+        py::gil_scoped_release release;
+#pragma omp parallel for num_threads(threads)
+        for (int k = 0; k < 64; ++k) {
+            try {
+                if (k == failing) throw std::runtime_error("worker " + std::to_string(k) + " failed on purpose");
+            } catch (...) {
+                errors.capture();
+            }
+        }
+    }
+    errors.rethrow_if_any();
+}
+
 }  // namespace
 
 void bind_scoring(py::module_& m) {
@@ -194,6 +214,7 @@ void bind_scoring(py::module_& m) {
 
     m.def("available_kernels", &kernels::available_kernels,
           "Kernel sets this CPU can run, best first; 'auto' picks the first.");
+    m.def("raise_in_worker", &raise_in_worker, py::arg("threads"), py::arg("failing"));
     m.def("kernel_dot", &kernel_dot, py::arg("kernel"), py::arg("a").noconvert(), py::arg("b").noconvert());
     m.def("kernel_update", &kernel_update, py::arg("kernel"), py::arg("p").noconvert(), py::arg("q").noconvert(),
           py::arg("g"), py::arg("lr"), py::arg("reg"));

@@ -1,11 +1,11 @@
 #include "sgd/epoch.hpp"
 
 #include <chrono>
-#include <exception>
 #include <numeric>
 #include <vector>
 
 #include "common/random.hpp"
+#include "common/worker_errors.hpp"
 
 namespace pyanimf {
 namespace {
@@ -33,7 +33,7 @@ EpochResult run_epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettin
     const double start = now_seconds();
     std::vector<BlockSums> sums(groups);
     std::vector<double> busy(groups, 0.0);
-    std::exception_ptr worker_error;
+    WorkerErrors worker_errors;
 
     for (int stratum : strata) {
         // Blocks of one stratum share no user row, anime row or bias entry
@@ -46,11 +46,10 @@ EpochResult run_epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettin
                                                     settings, dense);
                 busy[row_group] = now_seconds() - block_start;
             } catch (...) {
-#pragma omp critical(pyanimf_worker_error)
-                if (!worker_error) worker_error = std::current_exception();
+                worker_errors.capture();
             }
         }
-        if (worker_error) std::rethrow_exception(worker_error);
+        worker_errors.rethrow_if_any();
 
         // Each block trained its own copy of the output layer; the new layer
         // moves by the blocks' changes averaged with their rating counts as
