@@ -1,6 +1,5 @@
 #include "scheduler/block_grid.hpp"
 
-#include <algorithm>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -61,23 +60,34 @@ std::vector<std::int32_t> group_of_index(const std::vector<std::int32_t>& group_
 // over kInterleavedUsers users at a time, so an update never waits for the
 // row written by the update just before it. Each user's ratings come in a
 // seeded random order; users come in index order, which is random already
-// because renumber_into_groups shuffled them.
-std::vector<std::size_t> interleaved_order(const std::int32_t* users, std::size_t size, SplitMix64 rng) {
+// because renumber_into_groups shuffled them. The block's users all lie in
+// [first_user, first_user + group_users), so a counting sort groups them in
+// linear time.
+std::vector<std::size_t> interleaved_order(const std::int32_t* users, std::size_t size, std::int32_t first_user,
+                                           std::size_t group_users, SplitMix64 rng) {
+    std::vector<std::size_t> run_begin(group_users + 1, 0);
+    for (std::size_t k = 0; k < size; ++k) ++run_begin[users[k] - first_user + 1];
+    std::partial_sum(run_begin.begin(), run_begin.end(), run_begin.begin());
     std::vector<std::size_t> by_user(size);
-    std::iota(by_user.begin(), by_user.end(), 0);
-    shuffle(by_user.data(), size, rng);
-    std::stable_sort(by_user.begin(), by_user.end(),
-                     [users](std::size_t a, std::size_t b) { return users[a] < users[b]; });
+    {
+        std::vector<std::size_t> cursor(run_begin.begin(), run_begin.end() - 1);
+        for (std::size_t k = 0; k < size; ++k) by_user[cursor[users[k] - first_user]++] = k;
+    }
+    for (std::size_t user = 0; user < group_users; ++user) {
+        shuffle(by_user.data() + run_begin[user], run_begin[user + 1] - run_begin[user], rng);
+    }
 
     struct Run {
         std::size_t next;
         std::size_t end;
     };
-    std::size_t cursor = 0;
+    std::size_t next_user = 0;
     auto next_run = [&]() -> Run {
-        const std::size_t start = cursor;
-        while (cursor < size && users[by_user[cursor]] == users[by_user[start]]) ++cursor;
-        return {start, cursor};
+        while (next_user < group_users && run_begin[next_user] == run_begin[next_user + 1]) ++next_user;
+        if (next_user == group_users) return {size, size};
+        const Run run{run_begin[next_user], run_begin[next_user + 1]};
+        ++next_user;
+        return run;
     };
     Run lanes[kInterleavedUsers];
     for (Run& lane : lanes) lane = next_run();
@@ -163,8 +173,10 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
     for (std::size_t block = 0; block < n_blocks; ++block) {
         const std::size_t begin = offsets_[block];
         const std::size_t size = offsets_[block + 1] - begin;
-        const std::vector<std::size_t> order =
-            interleaved_order(users_.data() + begin, size, make_stream(order_seed, block));
+        const std::size_t row_group = block / grid_size;
+        const std::vector<std::size_t> order = interleaved_order(
+            users_.data() + begin, size, user_begin[row_group],
+            static_cast<std::size_t>(user_begin[row_group + 1] - user_begin[row_group]), make_stream(order_seed, block));
         block_users.resize(size);
         block_items.resize(size);
         block_scores.resize(size);
