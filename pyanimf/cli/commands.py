@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from typing import Optional
 
 import numpy as np
 
+from pyanimf import build_info
 from pyanimf.datasets import bundled_ratings_path, load_anime_names
 from pyanimf.files import atomic_text_file
 from pyanimf.model import Model
+from pyanimf.plotting import plot_history, require_matplotlib
 from pyanimf.ratings import load_ratings
 from pyanimf.training import EpochRecord
 
@@ -19,6 +22,8 @@ from pyanimf.training import EpochRecord
 def fit(args: argparse.Namespace) -> int:
     if not 0 <= args.validation < 1:
         raise ValueError(f"--validation: expected a fraction in [0, 1), got {args.validation}")
+    if args.plot is not None:
+        require_matplotlib()  # fail before training, not after
     model = Model(
         args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
         output=args.output_function, biases=not args.no_biases, threads=args.threads, seed=args.seed,
@@ -38,6 +43,10 @@ def fit(args: argparse.Namespace) -> int:
     trained = time.perf_counter()
     model.save(args.output)
     _print_summary(model, trained - loaded, time.perf_counter() - started, args.output)
+    if args.plot is not None:
+        kept = model.best_epoch_ if model.best_epoch_ != len(model.history_) else None
+        plot_history(model.history_, args.plot, best_epoch=kept)
+        print(f"learning curve saved to {args.plot}")
     return 0
 
 
@@ -47,9 +56,16 @@ def recommend(args: argparse.Namespace) -> int:
     if args.output is not None:
         raise ValueError("-o/--output: only used with --all; without it recommendations go to standard output")
     model = Model.load(args.model)
-    user = _parse_id(args.user, model.user_ids, "--user")
+    if args.ratings is not None:
+        pairs = _parse_rating_pairs(args.ratings, model.anime_ids)
+        recommendations = _recommend_for(model, pairs, _check_n(args.n), args.ignore_unknown)
+    else:
+        if args.ignore_unknown:
+            raise ValueError("--ignore-unknown: only used with --ratings")
+        user = _parse_id(args.user, model.user_ids, "--user")
+        recommendations = model.recommend(user, n=_check_n(args.n))
     names = load_anime_names(args.anime_info)
-    for anime_id, score in model.recommend(user, n=_check_n(args.n)):
+    for anime_id, score in recommendations:
         print(f"{anime_id}\t{score:.3f}\t{names.get(anime_id, '(unknown title)')}")
     return 0
 
@@ -95,6 +111,10 @@ def similar(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise ValueError(f"--k: expected a positive integer, got {args.k}")
+    if not np.isfinite(args.threshold):
+        raise ValueError(f"--threshold: expected a finite number, got {args.threshold}")
     model = Model.load(args.model)
     ratings = load_ratings(args.ratings, unrated=_parse_unrated(args.unrated))
     result = model.evaluate(ratings)
@@ -106,7 +126,29 @@ def evaluate(args: argparse.Namespace) -> int:
         return 1
     print(f"RMSE: {result.rmse:.4f}")
     print(f"MAE: {result.mae:.4f}")
+    _print_ranking(model, ratings, args.k, args.threshold)
     return 0
+
+
+def _print_ranking(model: Model, ratings, k: int, threshold: float) -> None:
+    from pyanimf.ranking import ranking_metrics
+
+    # The training rows are not in the model file, so the model's seen sets
+    # stand in for them. Rows of RATINGS that were in the model's training or
+    # validation data therefore count as training items, neither candidates
+    # nor relevant.
+    metrics = ranking_metrics(model, None, ratings, k=k, threshold=threshold)
+    print(f"ranking: {metrics.users:,} users with a row scored >= {threshold:g} "
+          f"({metrics.users_without_relevant:,} without one, {metrics.unknown_users:,} unknown; "
+          f"{metrics.rows_in_train:,} rows were in the model's training data and left out)")
+    if metrics.users == 0:
+        print(f"precision@{k}, recall@{k}, NDCG@{k}, MAP@{k}, coverage: n/a (no user to evaluate)")
+        return
+    print(f"precision@{k}: {metrics.precision:.4f}")
+    print(f"recall@{k}: {metrics.recall:.4f}")
+    print(f"NDCG@{k}: {metrics.ndcg:.4f}")
+    print(f"MAP@{k}: {metrics.map:.4f}")
+    print(f"coverage@{k}: {metrics.coverage:.4f} of {len(model.anime_ids):,} anime")
 
 
 def _print_epoch(epochs: int):
@@ -128,7 +170,8 @@ def _print_summary(model: Model, train_seconds: float, total_seconds: float, out
     last = model.history_[-1] if model.history_ else None
     print(f"trained: dim {model.dim}, {len(model.history_)} epochs, {report.train_ratings:,} scores, "
           f"{len(model.user_ids):,} users, {len(model.anime_ids):,} anime, "
-          f"{report.threads} threads, kernel {report.kernel}, {train_seconds:.2f} s")
+          f"{report.threads} threads, kernel {report.kernel}, OpenMP {'on' if build_info()['openmp'] else 'off'}, "
+          f"{train_seconds:.2f} s")
     if last is not None and last.validation_rmse is not None:
         kept = model.history_[model.best_epoch_ - 1]
         if model.early_stopping:
@@ -158,6 +201,42 @@ def _parse_id(text: str, known_ids: np.ndarray, option: str):
         except ValueError:
             raise ValueError(f"{option}: expected an integer id, got {text!r}") from None
     return text
+
+
+def _recommend_for(model: Model, pairs: list, n: int, ignore_unknown: bool) -> list:
+    """Run `Model.recommend_for`, turning its unknown-anime error and warning into command-line wording."""
+    from pyanimf.foldin import UnknownAnimeError, UnknownAnimeWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnknownAnimeWarning)
+        try:
+            recommendations = model.recommend_for(pairs, n=n, unknown="ignore" if ignore_unknown else "raise")
+        except UnknownAnimeError as error:
+            listed = ",".join(str(anime) for anime in error.anime_ids)
+            raise KeyError(
+                f"--ratings: anime ids not in the model: {listed}; remove them, or pass --ignore-unknown "
+                "to leave them out"
+            ) from None
+    for warning in caught:
+        print(f"pyanimf: warning: {warning.message}", file=sys.stderr)
+    return recommendations
+
+
+def _parse_rating_pairs(text: str, anime_ids: np.ndarray) -> list:
+    """Parse --ratings "ANIME:SCORE,ANIME:SCORE" into (anime id, score) pairs."""
+    items = text.split(",")
+    pairs = []
+    for position, item in enumerate(items, start=1):
+        anime, separator, score = item.strip().rpartition(":")
+        where = f"--ratings: invalid item {item!r} (item {position} of {len(items)})"
+        if not separator or not anime or not score:
+            raise ValueError(f"{where}; expected ANIME:SCORE items separated by commas, such as 5114:10,9253:9")
+        try:
+            value = float(score)
+        except ValueError:
+            raise ValueError(f"{where}; the score {score!r} is not a number, expected ANIME:SCORE such as 5114:10") from None
+        pairs.append((_parse_id(anime, anime_ids, f"{where}; the anime id"), value))
+    return pairs
 
 
 def _check_n(n: int) -> int:

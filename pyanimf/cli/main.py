@@ -7,8 +7,9 @@ import logging
 import sys
 from typing import List, Optional
 
-from pyanimf.cli import commands
+from pyanimf.cli import commands, experiments
 from pyanimf.errors import ModelFileError, RatingsFormatError, TrainingDivergedError
+from pyanimf.plotting import MissingDependencyError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", default="model.npz", metavar="MODEL",
                      help="where to save the model (default: model.npz)")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    fit.add_argument("--plot", metavar="PATH", default=None,
+                     help="also draw training and validation RMSE per epoch to this image file, such as "
+                          "curve.png (needs matplotlib: pip install 'pyanimf[plot]')")
     fit.set_defaults(handler=commands.fit)
 
     recommend = sub.add_parser("recommend", help="recommend anime for a user of a model", allow_abbrev=False)
@@ -54,7 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     who = recommend.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", metavar="ID", help="user id as in the ratings file")
     who.add_argument("--all", action="store_true", help="every user of the model, written as CSV to -o FILE")
+    who.add_argument("--ratings", metavar="ANIME:SCORE,...",
+                     help="scores of a user who is not in the model, such as 5114:10,9253:9; the user's "
+                          "embedding is fitted from them (fold-in) and the rated anime are not recommended")
     recommend.add_argument("-n", type=int, default=10, help="how many anime per user (default: 10)")
+    recommend.add_argument("--ignore-unknown", action="store_true",
+                           help="with --ratings: leave out anime that are not in the model, with a warning, "
+                                "instead of stopping with an error")
     recommend.add_argument("-o", "--output", metavar="FILE",
                            help="with --all: CSV file to write (user_id,rank,anime_id,score)")
     recommend.add_argument("--batch-size", type=int, default=2048,
@@ -75,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("ratings", metavar="RATINGS", help="ratings .csv or .csv.gz")
     evaluate.add_argument("--unrated", default="-1", metavar="SCORE",
                           help="score that marks 'on the list, not rated', or 'none' (default: -1)")
+    evaluate.add_argument("--k", type=int, default=10,
+                          help="length of the top-k lists for precision, recall, NDCG and MAP (default: 10)")
+    evaluate.add_argument("--threshold", type=float, default=8.0,
+                          help="a row of RATINGS is relevant when its score is at least this (default: 8)")
     evaluate.set_defaults(handler=commands.evaluate)
+    experiments.add_subcommands(sub)
     return parser
 
 
@@ -97,7 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("pyanimf: interrupted", file=sys.stderr)
         return 130
     except (RatingsFormatError, ModelFileError, TrainingDivergedError, FileNotFoundError,
-            KeyError, ValueError) as error:
+            KeyError, ValueError, MissingDependencyError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"pyanimf: error: {message}", file=sys.stderr)
         return 1

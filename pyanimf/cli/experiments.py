@@ -1,0 +1,140 @@
+"""The ``cv`` and ``tune`` subcommands: cross-validation and search of model settings."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable, List
+
+from pyanimf.datasets import bundled_ratings_path
+from pyanimf.ratings import load_ratings
+
+# Command-line option, Model setting and value type of the settings `tune` can search.
+TUNABLE = (("dim", "dim", int), ("reg", "regularization", float), ("lr", "learning_rate", float))
+
+
+def add_subcommands(sub) -> None:
+    """Add the ``cv`` and ``tune`` subcommands to the subparsers `sub`."""
+    cv = sub.add_parser("cv", help="K-fold cross-validated RMSE of one model setting", allow_abbrev=False)
+    _add_ratings(cv)
+    cv.add_argument("--folds", type=int, default=5, help="number of folds, at least 2 (default: 5)")
+    cv.add_argument("--dim", type=int, default=128, help="embedding length (default: 128)")
+    cv.add_argument("--lr", type=float, default=None,
+                    help="SGD learning rate (default: 0.01, or 0.1 with --output-function sigmoid)")
+    cv.add_argument("--reg", type=float, default=None,
+                    help="L2 regularization of the embeddings (default: 0.05, or 0.001 with --output-function sigmoid)")
+    _add_shared(cv)
+    cv.set_defaults(handler=cross_validate)
+
+    tune = sub.add_parser("tune", help="grid or random search of dim, reg and lr by validation RMSE",
+                          allow_abbrev=False)
+    _add_ratings(tune)
+    tune.add_argument("--dim", default="128", metavar="LIST",
+                      help="comma-separated embedding lengths to try (default: 128)")
+    tune.add_argument("--reg", default=None, metavar="LIST",
+                      help="comma-separated L2 regularizations to try (default: the output function's default)")
+    tune.add_argument("--lr", default=None, metavar="LIST",
+                      help="comma-separated SGD learning rates to try (default: the output function's default)")
+    tune.add_argument("--trials", type=int, default=None,
+                      help="try this many random combinations instead of all of them (default: all)")
+    tune.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
+                      help="fraction of scored rows held out to score each trial (default: 0.1)")
+    tune.add_argument("--no-early-stopping", action="store_true",
+                      help="score each trial by its last epoch, instead of the best by validation RMSE")
+    _add_shared(tune)
+    tune.set_defaults(handler=tune_settings)
+
+
+def cross_validate(args: argparse.Namespace) -> int:
+    from pyanimf.search import cross_validate
+
+    if args.folds < 2:
+        raise ValueError(f"--folds: expected an integer of at least 2, got {args.folds}")
+    ratings = _load(args)
+    print(f"{args.folds}-fold cross-validation, dim {args.dim}, {args.epochs} epochs")
+    result = cross_validate(
+        ratings, folds=args.folds, seed=args.seed, callback=_print_fold,
+        dim=args.dim, learning_rate=args.lr, regularization=args.reg, **_shared_settings(args),
+    )
+    print(f"RMSE: {result.mean:.4f} ± {result.sd:.4f} (mean ± sample sd over {len(result.folds)} folds)")
+    return 0
+
+
+def tune_settings(args: argparse.Namespace) -> int:
+    from pyanimf.search import tune
+
+    grid = {}
+    for option, setting, kind in TUNABLE:
+        text = getattr(args, option)
+        if text is not None:
+            grid[setting] = _parse_list(text, kind, f"--{option}")
+    ratings = _load(args)
+    result = tune(
+        ratings, grid, validation=args.validation, seed=args.seed, max_trials=args.trials,
+        callback=_print_trial, early_stopping=not args.no_early_stopping, **_shared_settings(args),
+    )
+    best = result.best
+    print(f"best: {_describe(best.settings)}: validation RMSE {best.rmse:.4f} at epoch {best.best_epoch}")
+    return 0
+
+
+def _add_ratings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ratings", nargs="?", metavar="RATINGS",
+                        help="ratings .csv or .csv.gz (user_id,anime_id,rating); default: the bundled MyAnimeList sample")
+
+
+def _add_shared(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=int, default=40, help="passes over the training ratings (default: 40)")
+    parser.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
+                        help="output function over the dense layer (default: identity)")
+    parser.add_argument("--no-biases", action="store_true",
+                        help="leave out the global mean and the user and anime biases")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="training threads (default: OMP_NUM_THREADS, else the CPUs this process may use)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the split and of the models (default: 0)")
+    parser.add_argument("--unrated", default="-1", metavar="SCORE",
+                        help="score that marks 'on the list, not rated', or 'none' (default: -1)")
+
+
+def _shared_settings(args: argparse.Namespace) -> dict:
+    return {
+        "epochs": args.epochs, "output": args.output_function, "biases": not args.no_biases,
+        "threads": args.threads,
+    }
+
+
+def _load(args: argparse.Namespace):
+    from pyanimf.cli.commands import _parse_unrated
+
+    path = args.ratings if args.ratings is not None else bundled_ratings_path()
+    ratings = load_ratings(path, unrated=_parse_unrated(args.unrated))
+    print(f"ratings: {path}: {len(ratings):,} rows, {ratings.n_rated:,} scored")
+    return ratings
+
+
+def _parse_list(text: str, kind: Callable, option: str) -> List:
+    values = []
+    for item in text.split(","):
+        try:
+            values.append(kind(item.strip()))
+        except ValueError:
+            expected = "integers" if kind is int else "numbers"
+            raise ValueError(f"{option}: invalid value {item!r} in {text!r}; expected comma-separated {expected}") from None
+    return values
+
+
+def _describe(settings: dict) -> str:
+    return ", ".join(f"{name}={value:g}" for name, value in settings.items()) or "default settings"
+
+
+def _print_fold(fold) -> None:
+    print(f"fold {fold.fold}: RMSE {fold.rmse:.4f} on {fold.rows:,} rows ({fold.dropped:,} dropped: "
+          "user or anime not in training)", flush=True)
+
+
+def _print_trial(trial) -> None:
+    if trial.error is not None:
+        print(f"trial {_describe(trial.settings)}: diverged ({trial.error})", flush=True)
+        return
+    print(f"trial {_describe(trial.settings)}: validation RMSE {trial.rmse:.4f} at epoch {trial.best_epoch}",
+          flush=True)
