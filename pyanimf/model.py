@@ -19,6 +19,9 @@ logger = logging.getLogger("pyanimf")
 
 OUTPUTS = ("identity", "sigmoid")
 
+# With threads=None, fit uses at most one thread per this many training scores.
+RATINGS_PER_AUTOMATIC_THREAD = 100_000
+
 # Settings left as None take these values, by output function. The sigmoid
 # output passes gradients scaled by y(1 - y) <= 1/4 on [0, 1]-scaled scores,
 # so it needs a larger step and less shrinkage than the identity output on
@@ -90,7 +93,8 @@ class Model:
         Keras design Embedding -> Dot -> Dense -> sigmoid.
     threads : int or None
         Training threads. None means OMP_NUM_THREADS if set, else the CPUs
-        this process may use. The trained model does not depend on it.
+        this process may use, capped at one thread per 100,000 training
+        scores. The trained model does not depend on it.
     seed : int
         Seed of the initial embeddings, the block grid and the epoch order.
         The same seed gives a bit-identical model for any thread count.
@@ -209,6 +213,12 @@ class Model:
         scores = ratings.scores[rated]
         self._scale = ScoreScale.fit(scores, self.output)
         threads = resolve_threads(self.threads)
+        if self.threads is None:
+            # Each stratum ends at a barrier; on a busy machine a thread
+            # descheduled there stalls the others for a time slice, which
+            # dwarfs the work of a small data set. The model is the same for
+            # any thread count, so the automatic choice caps it by size.
+            threads = max(1, min(threads, len(scores) // RATINGS_PER_AUTOMATIC_THREAD))
         logger.info(
             "fit: %d scores, %d users, %d anime, dim %d, %d threads, kernel %s, OpenMP %s",
             len(scores), len(users), len(anime), self.dim, threads,

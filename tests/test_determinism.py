@@ -35,10 +35,18 @@ def test_other_seed_other_factors(small_ratings):
     assert not np.array_equal(a.user_factors, b.user_factors)
 
 
-def test_threads_from_environment(small_ratings, monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    model = train(small_ratings, seed=3)
-    assert model.fit_report_.threads == 1
+@pytest.mark.parametrize("setting", ["1", "2"])
+def test_threads_from_environment(anime_ratings, monkeypatch, setting):
+    monkeypatch.setenv("OMP_NUM_THREADS", setting)
+    model = Model(dim=8, epochs=1).fit(anime_ratings)
+    assert model.fit_report_.threads == int(setting)
+
+
+def test_automatic_threads_capped_for_small_data(small_ratings, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert small_ratings.n_rated < 100_000
+    assert train(small_ratings, seed=3).fit_report_.threads == 1
+    assert train(small_ratings, seed=3, threads=2).fit_report_.threads == 2
 
 
 def test_invalid_thread_environment_rejected(small_ratings, monkeypatch):
