@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -10,9 +11,11 @@ from pyanimf.datasets import bundled_ratings_path
 
 
 def run_cli(*args):
+    # Run outside the repository, so `-m pyanimf` imports the installed
+    # package rather than the source folder, which has no built extension.
     return subprocess.run(
         [sys.executable, "-m", "pyanimf", *map(str, args)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=tempfile.gettempdir(),
     )
 
 
