@@ -14,18 +14,25 @@
 // Strata. Stratum s (0 <= s < G) holds the G blocks (r, (r + s) mod G) for
 // r = 0 .. G-1. No two blocks of one stratum share a row group or a column
 // group, so they touch disjoint user rows, disjoint anime rows and disjoint
-// bias entries. Threads take whole blocks of one stratum; a barrier separates
-// strata. Hence no two threads ever write the same row at the same time, and
-// the kernels need no locks or atomics.
+// bias entries, and the kernels need no locks or atomics.
+//
+// Order. An epoch visits the strata in an order drawn from (seed, epoch)
+// and creates one OpenMP task per block, stratum by stratum. Each task
+// depends on a token of its row group and one of its column group
+// (sgd/epoch.cpp), so a block runs only after every block created before it
+// on the same row group or column group, and never beside one of them. No
+// two threads ever write the same row at the same time, yet there is no
+// barrier between strata: a thread that the operating system deschedules
+// holds up only the blocks that wait for its own.
 //
 // Determinism. Inside a block the ratings are visited in a fixed order chosen
-// at construction from the seed. A block's result depends only on the rows it
-// reads and writes, which no other block of its stratum touches, and strata
-// run one after another in an order drawn from (seed, epoch). The trained
-// model is therefore bit-identical for any thread count. The output layer's
-// weight and bias, which every rating reads, are shared: each block trains
-// its own copy, starting from the value at the start of the stratum, and
-// after the barrier the copies' changes are averaged in block order.
+// at construction from the seed. Every row group and every column group sees
+// the same sequence of blocks whatever the thread count, and a block's
+// result depends only on the rows it reads and writes, so the trained model
+// is bit-identical for any thread count. The output layer's weight and bias,
+// which every rating reads, are shared: each block trains its own copy,
+// starting from the value at the start of the epoch, and after the epoch the
+// copies' changes are averaged in block order.
 #pragma once
 
 #include <cstddef>

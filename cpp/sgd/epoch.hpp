@@ -27,9 +27,11 @@ struct EpochResult {
     int threads = 1;
 };
 
-// Runs one epoch. Strata are visited in an order drawn from (seed, epoch).
-// Exceptions thrown inside worker threads are re-thrown on the caller's
-// thread after the parallel region. Touches no Python object.
+// Runs one epoch. Strata are visited in an order drawn from (seed, epoch);
+// see scheduler/block_grid.hpp for how blocks are ordered and why the result
+// does not depend on `threads`. Exceptions thrown inside worker threads are
+// re-thrown on the caller's thread after the parallel region. Touches no
+// Python object.
 EpochResult run_epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& settings,
                       DenseLayer dense, const kernels::KernelSet& kernels, int threads,
                       std::uint64_t seed, std::uint64_t epoch);
