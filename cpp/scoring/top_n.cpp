@@ -72,38 +72,51 @@ void batch_top_n(const float* dots, std::size_t rows, std::size_t n_items, std::
                  const std::int64_t* seen_indptr, const std::int32_t* seen_items, std::size_t n,
                  std::int32_t* out_items, float* out_scores, int threads) {
     const auto row_count = static_cast<std::int64_t>(rows);
+    const float excluded = -std::numeric_limits<float>::infinity();
 #pragma omp parallel num_threads(threads)
     {
-        // Per-thread scratch: a mask of the current row's seen anime, cleared
-        // after each row, and a min-heap of the best n so far.
-        std::vector<char> seen(n_items, 0);
+        // Per-thread scratch: the current row's scores and a min-heap of the
+        // best n so far.
+        std::vector<float> scores(n_items);
         std::vector<ScoredIndex> heap;
         heap.reserve(n + 1);
         auto worse_on_top = [](const ScoredIndex& a, const ScoredIndex& b) { return ranks_before(a, b); };
 #pragma omp for schedule(dynamic, 16)
         for (std::int64_t r = 0; r < row_count; ++r) {
-            for (std::int64_t k = seen_indptr[r]; k < seen_indptr[r + 1]; ++k) seen[seen_items[k]] = 1;
+            // One vectorisable pass for the scores, then the seen anime are
+            // set to -inf, so the selection loop below is a compare per anime.
             const float* row = dots + r * row_stride;
             const float offset = user_offset[r];
-            heap.clear();
             for (std::size_t item = 0; item < n_items; ++item) {
-                if (seen[item]) continue;
-                const ScoredIndex candidate{static_cast<std::int32_t>(item), weight * row[item] + offset + item_offset[item]};
+                scores[item] = weight * row[item] + offset + item_offset[item];
+            }
+            for (std::int64_t k = seen_indptr[r]; k < seen_indptr[r + 1]; ++k) scores[seen_items[k]] = excluded;
+
+            heap.clear();
+            float threshold = excluded;
+            for (std::size_t item = 0; item < n_items; ++item) {
+                const float score = scores[item];
+                // Equal scores go through ranks_before, which prefers the
+                // lower index, so ties break as in top_n_items.
+                if (score < threshold || score == excluded) continue;
+                const ScoredIndex candidate{static_cast<std::int32_t>(item), score};
                 if (heap.size() < n) {
                     heap.push_back(candidate);
                     std::push_heap(heap.begin(), heap.end(), worse_on_top);
-                } else if (n > 0 && ranks_before(candidate, heap.front())) {
+                } else if (ranks_before(candidate, heap.front())) {
                     std::pop_heap(heap.begin(), heap.end(), worse_on_top);
                     heap.back() = candidate;
                     std::push_heap(heap.begin(), heap.end(), worse_on_top);
+                } else {
+                    continue;
                 }
+                if (heap.size() == n) threshold = heap.front().score;
             }
-            for (std::int64_t k = seen_indptr[r]; k < seen_indptr[r + 1]; ++k) seen[seen_items[k]] = 0;
             std::sort_heap(heap.begin(), heap.end(), worse_on_top);
             for (std::size_t k = 0; k < n; ++k) {
                 const bool filled = k < heap.size();
                 out_items[r * n + k] = filled ? heap[k].index : -1;
-                out_scores[r * n + k] = filled ? heap[k].score : -std::numeric_limits<float>::infinity();
+                out_scores[r * n + k] = filled ? heap[k].score : excluded;
             }
         }
     }
