@@ -157,3 +157,17 @@ def test_worker_thread_exception_reaches_python():
 
 def test_worker_threads_without_error_return():
     _core.raise_in_worker(2, -1)
+
+
+def test_group_items_by_user_keeps_input_order():
+    users = np.array([2, 0, 2, 1, 0], dtype=np.int32)
+    items = np.array([5, 6, 7, 8, 9], dtype=np.int32)
+    indptr, grouped = _core.group_items_by_user(users, items, 4)
+    assert indptr.tolist() == [0, 2, 3, 5, 5]
+    assert grouped.tolist() == [6, 9, 8, 5, 7]
+
+
+def test_group_items_by_user_rejects_out_of_range_user():
+    users = np.array([0, 4], dtype=np.int32)
+    with pytest.raises(ValueError, match=r"users: expected indices in \[0, 4\), got 4 at position 1"):
+        _core.group_items_by_user(users, np.zeros(2, dtype=np.int32), 4)

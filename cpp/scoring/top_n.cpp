@@ -123,3 +123,16 @@ void batch_top_n(const float* dots, std::size_t rows, std::size_t n_items, std::
 }
 
 }  // namespace pyanimf
+
+namespace pyanimf {
+
+void group_by_user(const std::int32_t* users, const std::int32_t* items, std::size_t count, std::size_t n_users,
+                   std::int64_t* indptr, std::int32_t* grouped_items) {
+    std::fill(indptr, indptr + n_users + 1, 0);
+    for (std::size_t k = 0; k < count; ++k) ++indptr[users[k] + 1];
+    for (std::size_t user = 0; user < n_users; ++user) indptr[user + 1] += indptr[user];
+    std::vector<std::int64_t> cursor(indptr, indptr + n_users);
+    for (std::size_t k = 0; k < count; ++k) grouped_items[cursor[users[k]]++] = items[k];
+}
+
+}  // namespace pyanimf
