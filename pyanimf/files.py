@@ -9,6 +9,18 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, TextIO
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it, so it is read once, at import,
+    # rather than on each save where another thread might create a file in
+    # between.
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_binary_file(path) -> Iterator[BinaryIO]:
     """Open a temporary file beside `path` for writing; on success rename it to `path`.
@@ -19,6 +31,9 @@ def atomic_binary_file(path) -> Iterator[BinaryIO]:
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    # mkstemp creates the file readable by its owner only; give it the
+    # permissions a plain open() would.
+    os.chmod(temporary, 0o666 & ~_UMASK)
     try:
         with os.fdopen(handle, "wb") as stream:
             yield stream

@@ -135,8 +135,10 @@ class IdIndex:
         """Return the ids in sorted order and their indices, computed once."""
         if self._sorted_ids is None:
             order = np.argsort(self._ids, kind="stable")
-            self._sorted_ids = self._ids[order]
+            # Codes first: queries from several threads may race here, and a
+            # thread that sees _sorted_ids set must find the codes set too.
             self._sorted_codes = order.astype(np.int32)
+            self._sorted_ids = self._ids[order]
         assert self._sorted_codes is not None
         return self._sorted_ids, self._sorted_codes
 
@@ -170,8 +172,12 @@ def _as_id_array(values: Any, name: str) -> np.ndarray:
         array = values
     else:
         array = np.asarray(values)
-        if array.dtype.kind in "UO" and array.ndim == 1:
-            # np.asarray turns [1, "a"] into strings, so check the elements themselves.
+        mixed_bool = array.dtype.kind in "iuf" and array.ndim == 1 and any(
+            isinstance(value, (bool, np.bool_)) for value in values
+        )
+        if (array.dtype.kind in "UO" or mixed_bool) and array.ndim == 1:
+            # np.asarray turns [1, "a"] into strings and [1, True] into
+            # integers, so check the elements themselves.
             array = np.empty(len(values), dtype=object)
             array[:] = list(values)
     if array.ndim != 1:

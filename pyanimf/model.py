@@ -13,7 +13,7 @@ from pyanimf.ids import IdIndex
 from pyanimf.ratings import Ratings
 from pyanimf.scaling import ScoreScale
 from pyanimf.threads import resolve_threads
-from pyanimf.training import EpochRecord, TrainingRun, ValidationSet, run_epochs
+from pyanimf.training import EpochRecord, TrainingInterrupted, TrainingRun, ValidationSet, run_epochs
 
 logger = logging.getLogger("pyanimf")
 
@@ -200,13 +200,24 @@ class Model:
         or anime has no scored training row are dropped and counted in
         ``fit_report_``. `callback` is called with an `EpochRecord` after
         each epoch; ``history_`` keeps them all.
+
+        Ctrl-C in the main thread stops training after the epoch in progress:
+        the model keeps the epoch a normal end would keep among the completed
+        ones, then `pyanimf.training.TrainingInterrupted` (a
+        KeyboardInterrupt) is raised. Any other failure, such as
+        TrainingDivergedError, leaves the model untrained.
         """
         ratings = _as_ratings(data, unrated)
         if isinstance(validation, (float, int)) and not isinstance(validation, bool):
             ratings, validation = ratings.split(float(validation), seed=self.seed)
         if ratings.n_rated == 0:
-            raise ValueError("fit: no scored ratings to train on (every row is unrated or the input is empty)")
+            raise ValueError(
+                "fit: no scored ratings to train on (every row is unrated, the input is empty, or the "
+                "validation fraction held out every score, so lower it)"
+            )
 
+        # From here on the old model is replaced; it stays untrained unless training ends or is interrupted.
+        self._arrays = None
         users, user_codes = IdIndex.encode(ratings.user_ids)
         anime, anime_codes = IdIndex.encode(ratings.anime_ids)
         rated = ratings.rated
@@ -244,7 +255,17 @@ class Model:
             progress=progress, callback=callback,
             early_stopping=self.early_stopping, patience=self.patience,
         )
-        self._weight, self._bias, self.history_, self.best_epoch_ = run_epochs(self._arrays, run, 1.0, 0.0)
+        interrupted = None
+        try:
+            outcome = run_epochs(self._arrays, run, 1.0, 0.0)
+        except TrainingInterrupted as error:
+            outcome, interrupted = error.outcome, error
+        except BaseException:
+            # Divergence leaves NaN in the arrays, and a KeyboardInterrupt
+            # raised past the SIGINT handler a partly trained epoch.
+            self._arrays = None
+            raise
+        self._weight, self._bias, self.history_, self.best_epoch_ = outcome
         self._seen = _seen_sets(user_codes, anime_codes, held_out, len(self._users))
         self.fit_report_ = FitReport(
             train_ratings=int(rated.sum()),
@@ -254,6 +275,8 @@ class Model:
             threads=threads,
             kernel=_core.available_kernels()[0] if self.kernel == "auto" else self.kernel,
         )
+        if interrupted is not None:
+            raise interrupted
         return self
 
     def _initial_arrays(self, n_users: int, n_anime: int):
@@ -370,7 +393,7 @@ class Model:
         _check_int("n", n, 1, 2**31 - 1)
         _check_int("batch_size", batch_size, 1, 2**31 - 1)
         padding = -1 if np.issubdtype(self._anime.ids.dtype, np.integer) else ""
-        for rows, items, scores in iter_top_n(self, n, batch_size, resolve_threads(self.threads)):
+        for rows, items, scores in iter_top_n(self, n, batch_size):
             anime = np.where(items >= 0, self._anime.ids[np.maximum(items, 0)], padding)
             yield self._users.ids[rows], anime, scores
 
@@ -537,18 +560,14 @@ def _renumber(index: IdIndex, codes: np.ndarray, permutation: np.ndarray):
 def _seen_sets(user_codes, anime_codes, held_out: Optional[ValidationSet], n_users: int):
     """CSR (indptr, anime indices) of every anime each user rated or listed.
 
-    Anime within a user are in no particular order; a stable sort by user
-    alone is a radix sort in NumPy, far faster than sorting pairs.
+    Anime within a user are in no particular order.
     """
-    users = user_codes.astype(np.int32, copy=False)
-    anime = anime_codes.astype(np.int32, copy=False)
+    users = np.ascontiguousarray(user_codes, dtype=np.int32)
+    anime = np.ascontiguousarray(anime_codes, dtype=np.int32)
     if held_out is not None:
         users = np.concatenate([users, held_out.users])
         anime = np.concatenate([anime, held_out.items])
-    anime = anime[np.argsort(users, kind="stable")]
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    np.cumsum(np.bincount(users, minlength=n_users), out=indptr[1:])
-    return indptr, anime
+    return _core.group_items_by_user(users, anime, n_users)
 
 
 def _plain(value):

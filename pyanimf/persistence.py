@@ -20,7 +20,9 @@ so an existing model file is never left half-written.
 from __future__ import annotations
 
 import json
+import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -76,27 +78,30 @@ def save_model(model, path) -> None:
 
 
 def load_model(path):
-    """Read a model file written by `save_model`; raises ModelFileError if it is not one."""
+    """Read a model file written by `save_model`; raises ModelFileError if it is not one.
+
+    Every check runs before the model is built. It covers the format name,
+    the version, the header's types and ranges, each array's dtype and
+    shape, finite values and consistent seen lists. Shapes are read from
+    each .npy header before its data, so a corrupt shape cannot request a
+    huge allocation. Arrays of Python objects are rejected, so nothing is
+    unpickled.
+    """
     from pyanimf.model import Model
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    try:
-        # Opened here rather than by np.load, which leaks the handle when the
-        # archive is unreadable.
-        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as archive:
-            members = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise ModelFileError(
-            f"{path}: not a readable pyanimf model file ({error}); it may be truncated or corrupt, "
-            "so train and save it again"
-        ) from None
-
+    members = _read_members(path)
     header = _read_header(path, members)
     _check_members(path, members, header)
     settings = header["settings"]
-    model = Model(**{name: settings[name] for name in SETTINGS})
+    try:
+        model = Model(**{name: settings[name] for name in SETTINGS})
+        users = IdIndex.from_ids(members["user_ids"])
+        anime = IdIndex.from_ids(members["anime_ids"])
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: invalid value in the model file ({error}); the file is corrupt") from None
 
     arrays = _core.ModelArrays(header["n_users"], header["n_anime"], settings["dim"])
     arrays.user_factors[:] = members["user_factors"]
@@ -105,8 +110,8 @@ def load_model(path):
     arrays.item_bias[:] = members["anime_bias"]
     arrays.global_mean = header["global_mean"]
     model._arrays = arrays
-    model._users = IdIndex.from_ids(members["user_ids"])
-    model._anime = IdIndex.from_ids(members["anime_ids"])
+    model._users = users
+    model._anime = anime
     model._scale = ScoreScale(**header["scale"])
     model._weight = header["weight"]
     model._bias = header["bias"]
@@ -114,27 +119,134 @@ def load_model(path):
     return model
 
 
+def _read_members(path: Path) -> dict:
+    """Read every ``.npy`` member of the archive, checking each header before reading the data."""
+    try:
+        file_size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            members = {}
+            for info in archive.infolist():
+                if info.filename.endswith(".npy"):
+                    members[info.filename[: -len(".npy")]] = _read_member(path, archive, info, file_size)
+            return members
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, RuntimeError,
+            NotImplementedError) as error:
+        raise ModelFileError(
+            f"{path}: not a readable pyanimf model file ({error}); it may be truncated or corrupt, "
+            "so train and save it again"
+        ) from None
+
+
+def _read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, file_size: int) -> np.ndarray:
+    name = info.filename[: -len(".npy")]
+    if info.compress_type != zipfile.ZIP_STORED:
+        # save_model stores members uncompressed, which also bounds each
+        # member's size by the file's size before anything is allocated.
+        raise ModelFileError(
+            f"{path}: array {name} is compressed, but pyanimf model files store arrays uncompressed; "
+            "save the model again with Model.save"
+        )
+    if info.file_size > file_size:
+        raise ModelFileError(
+            f"{path}: array {name} claims {info.file_size} bytes in a {file_size}-byte file; "
+            "the file is truncated or corrupt"
+        )
+    with archive.open(info) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ModelFileError(f"{path}: array {name} has .npy format version {version}, expected 1.0 or 2.0")
+        if dtype.hasobject:
+            raise ModelFileError(
+                f"{path}: array {name} has dtype {dtype}, which contains Python objects; pyanimf model "
+                "files never do, and loading them would unpickle code from the file, so it is rejected"
+            )
+        expected = math.prod(shape) * dtype.itemsize
+        available = info.file_size - stream.tell()
+        if expected != available:
+            raise ModelFileError(
+                f"{path}: array {name} has shape {shape} and dtype {dtype}, so {expected} bytes of data, but "
+                f"the archive holds {available}; the file is truncated or corrupt"
+            )
+        data = stream.read(expected)
+    if len(data) != expected:
+        raise ModelFileError(f"{path}: array {name} ends early; the file is truncated")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
 def _read_header(path: Path, members: dict) -> dict:
     if "header" not in members:
         raise ModelFileError(f"{path}: not a pyanimf model file (no header member)")
+    raw = members["header"]
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ModelFileError(f"{path}: the model header is corrupt (expected 1-D uint8 bytes, got {raw.dtype})")
     try:
-        header = json.loads(members["header"].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ModelFileError(f"{path}: the model header is corrupt ({error})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path}: not a pyanimf model file (format is not {FORMAT_NAME!r})")
     version = header.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if not _is_int(version) or version > FORMAT_VERSION or version < 1:
         raise ModelFileError(
             f"{path}: model format version {version!r} is not supported (this pyanimf reads "
             f"version {FORMAT_VERSION}); upgrade pyanimf to read it"
         )
     required = ("n_users", "n_anime", "settings", "scale", "weight", "bias", "global_mean")
     missing = [key for key in required if key not in header]
+    if not isinstance(header.get("settings", {}), dict) or not isinstance(header.get("scale", {}), dict):
+        raise ModelFileError(f"{path}: the model header is corrupt (settings and scale must be JSON objects)")
     missing += [f"settings.{key}" for key in SETTINGS if key not in header.get("settings", {})]
     if missing:
         raise ModelFileError(f"{path}: the model header lacks {', '.join(missing)}")
+    _check_header_values(path, header)
     return header
+
+
+def _check_header_values(path: Path, header: dict) -> None:
+    """Check the header's sizes and numbers before any array is allocated from them."""
+    limits = {"n_users": (1, 2**31 - 1), "n_anime": (1, 2**31 - 1), "dim": (1, 65536)}
+    sizes = {"n_users": header["n_users"], "n_anime": header["n_anime"], "dim": header["settings"]["dim"]}
+    for name, value in sizes.items():
+        low, high = limits[name]
+        if not _is_int(value) or not low <= value <= high:
+            raise ModelFileError(
+                f"{path}: header value {name} is {value!r}, expected an integer from {low} to {high}; "
+                "the file is corrupt"
+            )
+    scale = header["scale"]
+    if set(scale) != {"shift", "scale", "low", "high"}:
+        raise ModelFileError(
+            f"{path}: header value scale has keys {sorted(scale)}, expected high, low, scale and shift; "
+            "the file is corrupt"
+        )
+    numbers = {"weight": header["weight"], "bias": header["bias"], "global_mean": header["global_mean"]}
+    numbers.update({f"scale.{key}": value for key, value in scale.items()})
+    for name, value in numbers.items():
+        if not _is_finite_number(value):
+            raise ModelFileError(f"{path}: header value {name} is {value!r}, expected a finite number; the file is corrupt")
+    if not scale["scale"] > 0 or not scale["low"] <= scale["high"]:
+        raise ModelFileError(
+            f"{path}: header value scale is {scale}, expected scale > 0 and low <= high; the file is corrupt"
+        )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range
+        return False
 
 
 def _check_members(path: Path, members: dict, header: dict) -> None:
@@ -157,9 +269,29 @@ def _check_members(path: Path, members: dict, header: dict) -> None:
                 f"{path}: array {name} has shape {members[name].shape}, expected {tuple(shape)}; "
                 "the file is corrupt"
             )
+    _check_dtypes(path, members)
+    for name in ("user_factors", "anime_factors", "user_bias", "anime_bias"):
+        if not np.isfinite(members[name]).all():
+            raise ModelFileError(f"{path}: array {name} contains NaN or infinity; the file is corrupt")
     indptr, seen = members["seen_indptr"], members["seen_anime"]
     if (
         seen.ndim != 1 or indptr[0] != 0 or indptr[-1] != len(seen)
         or np.any(np.diff(indptr) < 0) or (len(seen) and (seen.min() < 0 or seen.max() >= n_anime))
     ):
         raise ModelFileError(f"{path}: the seen-anime lists are inconsistent; the file is corrupt")
+
+
+def _check_dtypes(path: Path, members: dict) -> None:
+    """Check that each array has a dtype save_model writes (any byte order)."""
+    kinds = {
+        "user_factors": "float32", "anime_factors": "float32", "user_bias": "float32", "anime_bias": "float32",
+        "user_ids": "int64 or str", "anime_ids": "int64 or str", "seen_indptr": "int64", "seen_anime": "int32",
+    }
+    for name, expected in kinds.items():
+        dtype = members[name].dtype
+        if expected == "int64 or str":
+            valid = dtype.kind == "U" or (dtype.kind == "i" and dtype.itemsize == 8)
+        else:
+            valid = dtype.kind in "fi" and dtype.newbyteorder("=") == np.dtype(expected)
+        if not valid:
+            raise ModelFileError(f"{path}: array {name} has dtype {dtype}, expected {expected}; the file is corrupt")

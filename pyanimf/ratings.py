@@ -28,6 +28,11 @@ _FLOAT32_OVERFLOW = 3.4028235677973366e38
 # Largest magnitude that rounds to zero in float32: half the smallest subnormal.
 _FLOAT32_UNDERFLOW = 2.0**-150
 
+# The isolated-score check (see _warn_isolated_scores) needs this many scores
+# and flags a value held by at most this fraction of them (and at least one row).
+_ISOLATED_MIN_SCORES = 1000
+_ISOLATED_MAX_FRACTION = 0.001
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Ratings:
@@ -88,7 +93,8 @@ class Ratings:
         ``unrated`` marks a row as on the list without a score and is stored
         as NaN, and ``unrated=None`` keeps every score. NaN or infinity in
         ``scores`` raises ValueError naming the position, because the marker is
-        the way to mark unrated rows.
+        the way to mark unrated rows. Repeated (user, anime) pairs and
+        isolated scores follow the rules of :func:`load_ratings`.
         """
         _check_unrated(unrated)
         users = _as_id_array(user_ids, "user_ids")
@@ -124,7 +130,7 @@ class Ratings:
         result = exact.astype(np.float32)
         if unrated is not None:
             result[exact == unrated] = np.nan
-        return cls(users, anime, result, source)
+        return cls(*_check_rows(users, anime, result, source or "ratings"), source)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -182,6 +188,25 @@ def load_ratings(path: str | os.PathLike[str] | None = None, *, unrated: float |
     list without a score and is stored as NaN, and ``unrated=None`` keeps
     every score as written.
 
+    Scores are kept as written, fractional or not, on whatever scale the
+    file uses; a model predicts within the range of its training scores.
+    Two rules apply after parsing:
+
+    - Repeated (user, anime) pairs: the last row of each pair is kept, the
+      earlier ones are dropped, and a warning on the ``pyanimf`` logger
+      gives their count and the first pair.
+    - Isolated scores: with at least 1,000 scores, a warning on the
+      ``pyanimf`` logger names the highest or lowest score value when it is
+      rare and far from the rest, such as a 100 in a file of 1-10 scores.
+      Rare means at most 0.1% of the scores (and at least one) have it. Far
+      means its distance to the nearest other score is larger than the
+      range of all the other scores. Those rows are kept.
+
+    An id column is integer when every id in it is an optional minus sign
+    followed by digits. Integer ids are compared as numbers, so ``007`` and
+    ``7`` are the same id. A column with any other id is a string column,
+    and its ids are compared as text, so there ``007`` and ``7`` differ.
+
     Integer ids are parsed by the native parser. When a file has other ids,
     such as user names, a slower pure-Python parser reads the whole file
     with the same rules and returns string ids for the columns that are not
@@ -208,7 +233,7 @@ def load_ratings(path: str | os.PathLike[str] | None = None, *, unrated: float |
 
     if len(scores) == 0:
         raise RatingsFormatError(f"no ratings in {source}: the file is empty or has only a header line")
-    ratings = Ratings(user_ids, anime_ids, scores, source)
+    ratings = Ratings(*_check_rows(user_ids, anime_ids, scores, source), source)
     if logger.isEnabledFor(logging.INFO):
         logger.info(
             "read %s: %d rows, %d rated, %d unrated, %d users, %d anime",
@@ -227,6 +252,69 @@ def _check_unrated(unrated: object) -> None:
         return
     if isinstance(unrated, bool) or not isinstance(unrated, numbers.Real) or not math.isfinite(unrated):
         raise ValueError(f"unrated must be a finite number or None, got {unrated!r}")
+
+
+def _check_rows(
+    user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the repeated-pair rule and the isolated-score check of `load_ratings`."""
+    user_ids, anime_ids, scores = _drop_superseded_rows(user_ids, anime_ids, scores, source)
+    _warn_isolated_scores(user_ids, anime_ids, scores, source)
+    return user_ids, anime_ids, scores
+
+
+def _drop_superseded_rows(
+    user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep the last row of each (user, anime) pair, warning when any row is dropped."""
+    rows = _core.superseded_rows(_as_int64_keys(user_ids), _as_int64_keys(anime_ids))
+    if len(rows) == 0:
+        return user_ids, anime_ids, scores
+    first = int(rows[0])
+    repeated = "1 row repeats" if len(rows) == 1 else f"{len(rows):,} rows repeat"
+    logger.warning(
+        "%s: %s the (user, anime) pair of a later row, the first for user %r and anime %r; only the last "
+        "row of each pair was kept. Remove the repeated rows from the data to silence this warning",
+        source, repeated, user_ids[first].item(), anime_ids[first].item(),
+    )
+    keep = np.ones(len(scores), dtype=bool)
+    keep[rows] = False
+    return user_ids[keep], anime_ids[keep], scores[keep]
+
+
+def _as_int64_keys(ids: np.ndarray) -> np.ndarray:
+    """Return int64 ids as they are, or a string column as int64 codes of its distinct values."""
+    if ids.dtype == np.int64:
+        return ids
+    return np.unique(ids, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def _warn_isolated_scores(user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str) -> None:
+    """Warn when the highest or lowest score is rare and farther from the others than their range."""
+    scored = ~np.isnan(scores)
+    values = scores[scored]
+    if len(values) < _ISOLATED_MIN_SCORES:
+        return
+    max_rows = max(1, int(len(values) * _ISOLATED_MAX_FRACTION))
+    for extreme in (values.max(), values.min()):
+        is_extreme = values == extreme
+        count = int(np.count_nonzero(is_extreme))
+        if count > max_rows:
+            continue
+        others = values[~is_extreme]
+        low, high = float(others.min()), float(others.max())
+        gap = float(extreme) - high if extreme > high else low - float(extreme)
+        if high == low or gap <= high - low:
+            continue
+        first = int(np.flatnonzero(scored)[np.argmax(is_extreme)])
+        logger.warning(
+            "%s: score %g is in %s of %s scored rows, the first for user %r and anime %r, and lies %g away "
+            "from the other scores, which range from %g to %g. The rows are kept, and predictions are clipped "
+            "to the range of the training scores, so it widens that range. Fix or remove those rows if the "
+            "score is a typo, or pass unrated=%g if it marks an anime without a score",
+            source, extreme, f"{count:,}", f"{len(values):,}", user_ids[first].item(), anime_ids[first].item(),
+            gap, low, high, extreme,
+        )
 
 
 def _count_distinct(ids: np.ndarray) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -15,6 +17,67 @@ from pyanimf.errors import TrainingDivergedError
 from pyanimf.scaling import ScoreScale
 
 logger = logging.getLogger("pyanimf")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped training after a completed epoch.
+
+    `Model.fit` raises it after setting the model to the epoch that a
+    normal end would keep among the completed ones: the best by validation
+    RMSE with early stopping, else the last. The model can then be queried
+    and saved.
+
+    Attributes
+    ----------
+    completed_epochs : int
+        Epochs that ran to the end.
+    total_epochs : int
+        Epochs the run was set to train.
+    kept_epoch : int
+        The epoch (1-based) whose model was kept.
+    """
+
+    def __init__(self, completed_epochs: int, total_epochs: int, kept_epoch: int, outcome: tuple = ()):
+        super().__init__(
+            f"training interrupted after epoch {completed_epochs} of {total_epochs}; "
+            f"kept the model of epoch {kept_epoch}"
+        )
+        self.completed_epochs = completed_epochs
+        self.total_epochs = total_epochs
+        self.kept_epoch = kept_epoch
+        # What run_epochs would have returned: (weight, bias, history, kept epoch).
+        self.outcome = outcome
+
+
+class _SigintRecorder:
+    """Turns SIGINT into a request to stop after the current epoch.
+
+    The epoch runs in C++ without the GIL, so Python runs a signal handler
+    only once the epoch returns, and a KeyboardInterrupt raised there would
+    lose the epoch's output layer. This handler only records the request.
+    It is installed only in the main thread and only over Python's default
+    handler, so a handler set by the application stays in charge.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._installed = False
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return
+        signal.signal(signal.SIGINT, self._record)
+        self._installed = True
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._installed = False
+
+    def _record(self, signum, frame) -> None:
+        self.requested = True
 
 
 @dataclass(frozen=True)
@@ -105,12 +168,18 @@ def run_epochs(arrays, run: TrainingRun, weight: float, bias: float):
     stopping the best by validation RMSE, else the last). Raises
     TrainingDivergedError, naming the setting to lower, in the epoch where a
     NaN or infinity first appears.
+
+    Ctrl-C (SIGINT, when training runs in the main thread) stops the run
+    after the epoch in progress and raises TrainingInterrupted, whose
+    ``outcome`` is what this function would return for the completed epochs.
     """
     history = []
     stopping = run.early_stopping and run.validation is not None and len(run.validation.scores) > 0
     best = _BestEpoch()
     show_bar = run.progress if run.progress is not None else sys.stderr.isatty()
     bar = _progress_bar(run.epochs, show_bar)
+    interrupt = _SigintRecorder()
+    interrupt.install()
     try:
         for epoch in range(run.epochs):
             started = time.perf_counter()
@@ -135,13 +204,20 @@ def run_epochs(arrays, run: TrainingRun, weight: float, bias: float):
                 if record.epoch - best.epoch >= run.patience:
                     logger.info("early stopping after epoch %d: best was epoch %d", record.epoch, best.epoch)
                     break
+            if interrupt.requested:
+                break
     finally:
+        interrupt.restore()
         if bar is not None:
             bar.close()
+    kept = len(history)
     if stopping and best.epoch and best.epoch != len(history):
         weight, bias = best.restore(arrays)
-        return weight, bias, history, best.epoch
-    return weight, bias, history, len(history)
+        kept = best.epoch
+    if interrupt.requested:
+        logger.info("interrupted after epoch %d of %d: kept epoch %d", len(history), run.epochs, kept)
+        raise TrainingInterrupted(len(history), run.epochs, kept, (weight, bias, history, kept))
+    return weight, bias, history, kept
 
 
 def _epoch_record(arrays, run, result, epoch, weight, bias, started) -> EpochRecord:

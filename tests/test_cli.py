@@ -44,7 +44,7 @@ def test_recommend_prints_real_titles(model_file):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 5
-    anime_id, score, title = lines[0].split("\t")
+    anime_id, title, score = lines[0].split("\t")
     assert int(anime_id) > 0
     assert 1 <= float(score) <= 10
     assert title and title != "(unknown title)"

@@ -227,7 +227,7 @@ def test_cli_recommend_ratings_prints_titles(model_file, capsys):
     assert len(lines) == 4
     anime_ids = [int(line.split("\t")[0]) for line in lines]
     assert not {5114, 9253, 1535} & set(anime_ids)
-    _, score, title = lines[0].split("\t")
+    _, title, score = lines[0].split("\t")
     assert 1 <= float(score) <= 10
     assert title != "(unknown title)"
 

@@ -282,3 +282,13 @@ def test_early_stopping_off_keeps_last_epoch(small_ratings):
     assert len(model.history_) == 12
     assert model.best_epoch_ == 12
     assert model.rmse(validation) == pytest.approx(model.history_[-1].validation_rmse, abs=1e-6)
+
+
+def test_saved_model_has_umask_permissions(trained, tmp_path):
+    import os
+
+    path = tmp_path / "m.npz"
+    trained.save(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

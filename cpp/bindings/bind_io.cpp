@@ -97,6 +97,35 @@ py::tuple map_ids(const py::array& ids) {
     return py::make_tuple(to_numpy(std::move(mapping.codes)), to_numpy(std::move(mapping.uniques)));
 }
 
+py::array_t<std::int64_t> superseded_rows(const py::array& user_ids, const py::array& anime_ids) {
+    for (const auto& [array, name] : {std::pair{&user_ids, "user_ids"}, std::pair{&anime_ids, "anime_ids"}}) {
+        if (!array->dtype().equal(py::dtype::of<std::int64_t>())) {
+            throw py::type_error(std::string("superseded_rows: ") + name + " must have dtype int64, got " +
+                                 std::string(py::str(array->dtype())));
+        }
+        if (array->ndim() != 1) {
+            throw py::value_error(std::string("superseded_rows: ") + name + " must be 1-dimensional, got " +
+                                  std::to_string(array->ndim()) + " dimensions");
+        }
+    }
+    if (user_ids.size() != anime_ids.size()) {
+        throw py::value_error("superseded_rows: user_ids and anime_ids must have the same length, got " +
+                              std::to_string(user_ids.size()) + " and " + std::to_string(anime_ids.size()));
+    }
+    // Only read, so copying a strided view once cannot hide an update.
+    const auto users = py::array_t<std::int64_t, py::array::c_style>::ensure(user_ids);
+    const auto anime = py::array_t<std::int64_t, py::array::c_style>::ensure(anime_ids);
+    const auto count = static_cast<std::size_t>(users.size());
+    std::vector<std::int64_t> rows;
+    {
+        // Safe without the GIL: `users` and `anime` hold references to the
+        // arrays, so their memory stays allocated, and no Python object is touched.
+        py::gil_scoped_release release;
+        rows = pyanimf::io::superseded_rows(users.data(), anime.data(), count);
+    }
+    return to_numpy(std::move(rows));
+}
+
 }  // namespace
 
 void bind_io(py::module_& m) {
@@ -120,4 +149,11 @@ retry with a parser that supports string ids. Releases the GIL while parsing.)do
 
 codes[i] is the position of ids[i] in uniques, which lists each distinct id
 once in order of first appearance. Releases the GIL while mapping.)doc");
+
+    m.def("superseded_rows", &superseded_rows, py::arg("user_ids").noconvert(), py::arg("anime_ids").noconvert(),
+          R"doc(Rows whose (user, anime) pair appears again in a later row, as a sorted int64 array.
+
+Both arguments are 1-D int64 arrays of equal length (ids, or codes of string
+ids). Dropping the returned rows keeps the last row of every pair. Releases
+the GIL while searching.)doc");
 }

@@ -2,6 +2,7 @@
 // power-of-two table kept at most half full.
 #include "io/id_map.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -93,6 +94,76 @@ IdMapping map_ids(const std::int64_t* ids, std::size_t count) {
         result.codes[i] = previous_code;
     }
     return result;
+}
+
+namespace {
+
+// Ids that span at most this many values, and no more values than there are
+// rows, are coded as id - min without hash lookups. Ratings data usually
+// numbers users and items densely, so this is the common case.
+constexpr std::uint64_t kMaxDenseRange = std::uint64_t{1} << 26;
+
+// Code `ids` as 0..n_codes-1: densely as id - min when their range allows,
+// else by map_ids in order of first appearance.
+std::vector<std::int32_t> compact_codes(const std::int64_t* ids, std::size_t count, std::size_t& n_codes) {
+    n_codes = 0;
+    if (count == 0) return {};
+    const auto [low, high] = std::minmax_element(ids, ids + count);
+    // Unsigned arithmetic, so that the full int64 range cannot overflow.
+    const std::uint64_t base = static_cast<std::uint64_t>(*low);
+    const std::uint64_t range = static_cast<std::uint64_t>(*high) - base;
+    if (range < kMaxDenseRange && range <= count) {
+        std::vector<std::int32_t> codes(count);
+        for (std::size_t i = 0; i < count; ++i) {
+            codes[i] = static_cast<std::int32_t>(static_cast<std::uint64_t>(ids[i]) - base);
+        }
+        n_codes = static_cast<std::size_t>(range) + 1;
+        return codes;
+    }
+    IdMapping mapping = map_ids(ids, count);
+    n_codes = mapping.uniques.size();
+    return std::move(mapping.codes);
+}
+
+}  // namespace
+
+std::vector<std::int64_t> superseded_rows(const std::int64_t* users, const std::int64_t* anime,
+                                          std::size_t count) {
+    std::size_t n_users = 0;
+    std::size_t n_anime = 0;
+    const std::vector<std::int32_t> user_codes = compact_codes(users, count, n_users);
+    const std::vector<std::int32_t> anime_codes = compact_codes(anime, count, n_anime);
+
+    // Visit the rows grouped by user, each user's rows in file order. User
+    // codes never decrease when the rows are sorted by user id (dense codes)
+    // or when each user's rows are contiguous (codes by first appearance),
+    // and then file order is already grouped. Otherwise a stable counting
+    // sort by user code builds the order.
+    std::vector<std::size_t> order;
+    if (!std::is_sorted(user_codes.begin(), user_codes.end())) {
+        std::vector<std::size_t> next(n_users + 1, 0);
+        for (const std::int32_t user : user_codes) ++next[static_cast<std::size_t>(user) + 1];
+        for (std::size_t u = 1; u < next.size(); ++u) next[u] += next[u - 1];
+        order.resize(count);
+        for (std::size_t row = 0; row < count; ++row) order[next[user_codes[row]]++] = row;
+    }
+
+    // owner[a] is the user code of the last row seen for anime a, and
+    // last_row[a] that row. A second row of the same user for anime a
+    // supersedes the row recorded there.
+    std::vector<std::int32_t> owner(n_anime, -1);
+    std::vector<std::size_t> last_row(n_anime, 0);
+    std::vector<std::int64_t> superseded;
+    for (std::size_t k = 0; k < count; ++k) {
+        const std::size_t row = order.empty() ? k : order[k];
+        const std::int32_t user = user_codes[row];
+        const std::int32_t item = anime_codes[row];
+        if (owner[item] == user) superseded.push_back(static_cast<std::int64_t>(last_row[item]));
+        owner[item] = user;
+        last_row[item] = row;
+    }
+    std::sort(superseded.begin(), superseded.end());
+    return superseded;
 }
 
 }  // namespace pyanimf::io

@@ -12,11 +12,17 @@ import numpy as np
 
 from pyanimf import build_info
 from pyanimf.datasets import bundled_ratings_path, load_anime_names
+from pyanimf.errors import TrainingDivergedError
 from pyanimf.files import atomic_text_file
 from pyanimf.model import Model
 from pyanimf.plotting import plot_history, require_matplotlib
 from pyanimf.ratings import load_ratings
-from pyanimf.training import EpochRecord
+from pyanimf.training import EpochRecord, TrainingInterrupted
+
+# Model path of `pyanimf fit` when -o is not given and training ends normally.
+DEFAULT_MODEL_PATH = "model.npz"
+# The shell's code for a process stopped by SIGINT (128 + 2).
+INTERRUPTED_EXIT_CODE = 130
 
 
 def fit(args: argparse.Namespace) -> int:
@@ -36,18 +42,36 @@ def fit(args: argparse.Namespace) -> int:
     print(f"ratings: {path}: {len(ratings):,} rows, {ratings.n_rated:,} scored "
           f"({len(ratings) - ratings.n_rated:,} unrated), loaded in {loaded - started:.2f} s")
     callback = None if args.quiet else _print_epoch(args.epochs)
-    model.fit(
-        ratings, validation=args.validation if args.validation > 0 else None,
-        progress=False if args.quiet else None, callback=callback,
-    )
+    try:
+        model.fit(
+            ratings, validation=args.validation if args.validation > 0 else None,
+            progress=False if args.quiet else None, callback=callback,
+        )
+    except TrainingInterrupted as interrupted:
+        return _save_after_interrupt(model, interrupted, args.output)
+    except TrainingDivergedError as error:
+        raise TrainingDivergedError(f"{error} (--lr and --reg on the command line); no model was saved") from None
     trained = time.perf_counter()
-    model.save(args.output)
-    _print_summary(model, trained - loaded, time.perf_counter() - started, args.output)
+    output = args.output if args.output is not None else DEFAULT_MODEL_PATH
+    model.save(output)
+    _print_summary(model, trained - loaded, time.perf_counter() - started, output)
     if args.plot is not None:
         kept = model.best_epoch_ if model.best_epoch_ != len(model.history_) else None
         plot_history(model.history_, args.plot, best_epoch=kept)
         print(f"learning curve saved to {args.plot}")
     return 0
+
+
+def _save_after_interrupt(model: Model, interrupted: TrainingInterrupted, output: Optional[str]) -> int:
+    """Save the kept epoch after Ctrl-C only when -o was given; returns the exit code of an interrupt."""
+    stopped = f"pyanimf: interrupted after epoch {interrupted.completed_epochs} of {interrupted.total_epochs}"
+    if output is None:
+        print(f"{stopped}; no model saved, because -o was not given (with -o MODEL the model of the "
+              "last completed epoch is saved when training is interrupted)", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
+    model.save(output)
+    print(f"{stopped}; saved the model of epoch {interrupted.kept_epoch} to {output}", file=sys.stderr)
+    return INTERRUPTED_EXIT_CODE
 
 
 def recommend(args: argparse.Namespace) -> int:
@@ -66,7 +90,7 @@ def recommend(args: argparse.Namespace) -> int:
         recommendations = model.recommend(user, n=_check_n(args.n))
     names = load_anime_names(args.anime_info)
     for anime_id, score in recommendations:
-        print(f"{anime_id}\t{score:.3f}\t{names.get(anime_id, '(unknown title)')}")
+        print(f"{anime_id}\t{names.get(anime_id, '(unknown title)')}\t{score:.3f}")
     return 0
 
 
@@ -106,7 +130,7 @@ def similar(args: argparse.Namespace) -> int:
     names = load_anime_names(args.anime_info)
     print(f"# anime similar to {anime}: {names.get(anime, '(unknown title)')}")
     for anime_id, similarity in model.similar_items(anime, n=_check_n(args.n)):
-        print(f"{anime_id}\t{similarity:.3f}\t{names.get(anime_id, '(unknown title)')}")
+        print(f"{anime_id}\t{names.get(anime_id, '(unknown title)')}\t{similarity:.3f}")
     return 0
 
 

@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fraction of scored rows held out for validation; 0 trains on all (default: 0.1)")
     fit.add_argument("--unrated", default="-1", metavar="SCORE",
                      help="score that marks 'on the list, not rated', or 'none' (default: -1)")
-    fit.add_argument("-o", "--output", default="model.npz", metavar="MODEL",
-                     help="where to save the model (default: model.npz)")
+    fit.add_argument("-o", "--output", default=None, metavar="MODEL",
+                     help="where to save the model (default: model.npz). When Ctrl-C stops training, the "
+                          "model of the last completed epoch is saved only if -o is given")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     fit.add_argument("--plot", metavar="PATH", default=None,
                      help="also draw training and validation RMSE per epoch to this image file, such as "
@@ -111,7 +112,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("pyanimf: interrupted", file=sys.stderr)
         return 130
-    except (RatingsFormatError, ModelFileError, TrainingDivergedError, FileNotFoundError,
+    # OSError covers a missing file, a directory given as a file, a denied
+    # permission and a full disk; its message names the path.
+    except (RatingsFormatError, ModelFileError, TrainingDivergedError, OSError,
             KeyError, ValueError, MissingDependencyError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"pyanimf: error: {message}", file=sys.stderr)
