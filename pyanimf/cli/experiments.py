@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, List
 
+from pyanimf.cli import options
 from pyanimf.datasets import bundled_ratings_path
 from pyanimf.ratings import load_ratings
 
@@ -15,19 +16,15 @@ TUNABLE = (("dim", "dim", int), ("reg", "regularization", float), ("lr", "learni
 def add_subcommands(sub) -> None:
     """Add the ``cv`` and ``tune`` subcommands to the subparsers `sub`."""
     cv = sub.add_parser("cv", help="K-fold cross-validated RMSE of one model setting", allow_abbrev=False)
-    _add_ratings(cv)
+    options.add_ratings_argument(cv)
     cv.add_argument("--folds", type=int, default=5, help="number of folds, at least 2 (default: 5)")
-    cv.add_argument("--dim", type=int, default=128, help="embedding length (default: 128)")
-    cv.add_argument("--lr", type=float, default=None,
-                    help="SGD learning rate (default: 0.01, or 0.1 with --output-function sigmoid)")
-    cv.add_argument("--reg", type=float, default=None,
-                    help="L2 regularization of the embeddings (default: 0.05, or 0.001 with --output-function sigmoid)")
-    _add_shared(cv)
+    options.add_model_options(cv)
+    options.add_training_options(cv)
     cv.set_defaults(handler=cross_validate)
 
     tune = sub.add_parser("tune", help="grid or random search of dim, reg and lr by validation RMSE",
                           allow_abbrev=False)
-    _add_ratings(tune)
+    options.add_ratings_argument(tune)
     tune.add_argument("--dim", default="128", metavar="LIST",
                       help="comma-separated embedding lengths to try (default: 128)")
     tune.add_argument("--reg", default=None, metavar="LIST",
@@ -40,7 +37,7 @@ def add_subcommands(sub) -> None:
                       help="fraction of scored rows held out to score each trial (default: 0.1)")
     tune.add_argument("--no-early-stopping", action="store_true",
                       help="score each trial by its last epoch, instead of the best by validation RMSE")
-    _add_shared(tune)
+    options.add_training_options(tune)
     tune.set_defaults(handler=tune_settings)
 
 
@@ -75,25 +72,6 @@ def tune_settings(args: argparse.Namespace) -> int:
     best = result.best
     print(f"best: {_describe(best.settings)}: validation RMSE {best.rmse:.4f} at epoch {best.best_epoch}")
     return 0
-
-
-def _add_ratings(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ratings", nargs="?", metavar="RATINGS",
-                        help="ratings .csv or .csv.gz (user_id,anime_id,rating); default: the bundled MyAnimeList sample")
-
-
-def _add_shared(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, default=40, help="passes over the training ratings (default: 40)")
-    parser.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
-                        help="output function over the dense layer (default: identity)")
-    parser.add_argument("--no-biases", action="store_true",
-                        help="leave out the global mean and the user and anime biases")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="training threads (default: OMP_NUM_THREADS, else the CPUs this process may use)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the split and of the models (default: 0)")
-    parser.add_argument("--unrated", default="-1", metavar="SCORE",
-                        help="score that marks 'on the list, not rated', or 'none' (default: -1)")
 
 
 def _shared_settings(args: argparse.Namespace) -> dict:

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from pyanimf.cli import commands, experiments
+from pyanimf.cli import commands, experiments, options
 from pyanimf.errors import ModelFileError, RatingsFormatError, TrainingDivergedError
 from pyanimf.plotting import MissingDependencyError
 
@@ -22,29 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fit = sub.add_parser("fit", help="train a model on a ratings file", allow_abbrev=False)
-    fit.add_argument("ratings", nargs="?", metavar="RATINGS",
-                     help="ratings .csv or .csv.gz (user_id,anime_id,rating); default: the bundled MyAnimeList sample")
-    fit.add_argument("--dim", type=int, default=128, help="embedding length (default: 128)")
-    fit.add_argument("--epochs", type=int, default=40, help="passes over the training ratings (default: 40)")
-    fit.add_argument("--lr", type=float, default=None,
-                     help="SGD learning rate (default: 0.01, or 0.1 with --output-function sigmoid)")
-    fit.add_argument("--reg", type=float, default=None,
-                     help="L2 regularization of the embeddings (default: 0.05, or 0.001 with --output-function sigmoid)")
-    fit.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
-                     help="output function over the dense layer; sigmoid trains on scores scaled to [0, 1] "
-                          "(default: identity)")
+    options.add_ratings_argument(fit)
+    options.add_model_options(fit)
+    options.add_training_options(fit)
     fit.add_argument("--no-early-stopping", action="store_true",
                      help="train all epochs and keep the last, instead of the best by validation RMSE")
     fit.add_argument("--patience", type=int, default=5,
                      help="epochs without validation improvement before stopping early (default: 5)")
-    fit.add_argument("--no-biases", action="store_true", help="leave out the global mean and the user and anime biases")
-    fit.add_argument("--threads", type=int, default=None,
-                     help="training threads (default: OMP_NUM_THREADS, else the CPUs this process may use)")
-    fit.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     fit.add_argument("--validation", type=float, default=0.1, metavar="FRACTION",
                      help="fraction of scored rows held out for validation; 0 trains on all (default: 0.1)")
-    fit.add_argument("--unrated", default="-1", metavar="SCORE",
-                     help="score that marks 'on the list, not rated', or 'none' (default: -1)")
     fit.add_argument("-o", "--output", default=None, metavar="MODEL",
                      help="where to save the model (default: model.npz). When Ctrl-C stops training, the "
                           "model of the last completed epoch is saved only if -o is given")

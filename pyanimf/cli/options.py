@@ -1,0 +1,37 @@
+"""Command-line options shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_ratings_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ratings", nargs="?", metavar="RATINGS",
+                        help="ratings .csv or .csv.gz (user_id,anime_id,rating); default: the bundled MyAnimeList sample")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Add --dim, --lr and --reg, each taking one value."""
+    parser.add_argument("--dim", type=int, default=128, help="embedding length (default: 128)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="SGD learning rate (default: 0.01, or 0.1 with --output-function sigmoid)")
+    parser.add_argument("--reg", type=float, default=None,
+                        help="L2 regularization of the embeddings (default: 0.05, or 0.001 with --output-function "
+                             "sigmoid)")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Add --epochs, --output-function, --no-biases, --threads, --seed and --unrated."""
+    parser.add_argument("--epochs", type=int, default=40, help="passes over the training ratings (default: 40)")
+    parser.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
+                        help="output function over the dense layer; sigmoid trains on scores scaled to [0, 1] "
+                             "(default: identity)")
+    parser.add_argument("--no-biases", action="store_true",
+                        help="leave out the global mean and the user and anime biases")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="training threads (default: OMP_NUM_THREADS, else the CPUs this process may use, "
+                             "at most one per 100,000 scores)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the validation split and of the model (default: 0)")
+    parser.add_argument("--unrated", default="-1", metavar="SCORE",
+                        help="score that marks 'on the list, not rated', or 'none' (default: -1)")
