@@ -29,7 +29,7 @@ __all__ = [
 
 
 def build_info() -> dict:
-    """The native core's build: OpenMP on or off, and the SIMD kernels this CPU runs, best first."""
+    """Return the native core's build: OpenMP on or off, and the SIMD kernels this CPU runs, best first."""
     return {
         "openmp": bool(_core.openmp_enabled),
         "openmp_version": int(_core.openmp_version),

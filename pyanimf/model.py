@@ -49,7 +49,7 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class FitReport:
-    """What `Model.fit` trained on."""
+    """Summary of the data and resources `Model.fit` used."""
 
     train_ratings: int
     unrated_rows: int
@@ -225,10 +225,10 @@ class Model:
         self._scale = ScoreScale.fit(scores, self.output)
         threads = resolve_threads(self.threads)
         if self.threads is None:
-            # Each stratum ends at a barrier; on a busy machine a thread
-            # descheduled there stalls the others for a time slice, which
-            # dwarfs the work of a small data set. The model is the same for
-            # any thread count, so the automatic choice caps it by size.
+            # On a small data set the blocks are short, so the cost of
+            # starting tasks, and on a busy machine of waiting for a
+            # descheduled thread, outweighs the work. The model is the same
+            # for any thread count, so the automatic choice caps it by size.
             threads = max(1, min(threads, len(scores) // RATINGS_PER_AUTOMATIC_THREAD))
         logger.info(
             "fit: %d scores, %d users, %d anime, dim %d, %d threads, kernel %s, OpenMP %s",
@@ -337,8 +337,8 @@ class Model:
         return self._predict_codes(users, anime)
 
     def recommend(self, user_id, n: int = 10) -> List[Tuple[object, float]]:
-        """The `n` anime with the highest predicted score that the user has not
-        rated and does not have on their list, best first, as (anime_id, score).
+        """Return the `n` anime with the highest predicted score that the user has
+        not rated and does not have on their list, best first, as (anime_id, score).
 
         Fewer than `n` when fewer anime remain.
         """
@@ -398,13 +398,13 @@ class Model:
             yield self._users.ids[rows], anime, scores
 
     def similar_items(self, anime_id, n: int = 10) -> List[Tuple[object, float]]:
-        """The `n` anime whose embeddings have the highest cosine similarity to
+        """Return the `n` anime whose embeddings have the highest cosine similarity to
         `anime_id`'s, the query excluded, as (anime_id, similarity)."""
         self._check_fitted()
         return self._similar("items", self._anime, anime_id, n, "anime")
 
     def similar_users(self, user_id, n: int = 10) -> List[Tuple[object, float]]:
-        """The `n` users whose embeddings have the highest cosine similarity to
+        """Return the `n` users whose embeddings have the highest cosine similarity to
         `user_id`'s, the query excluded, as (user_id, similarity)."""
         self._check_fitted()
         return self._similar("users", self._users, user_id, n, "user")

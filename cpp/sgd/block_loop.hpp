@@ -20,9 +20,9 @@
 
 namespace pyanimf {
 
-// What one block contributes to the epoch's statistics and to the output
-// layer. The block trains its own copy of the output layer, starting from the
-// stratum's value, and reports how far it moved.
+// A block's contribution to the epoch's statistics and to the output layer.
+// The block trains its own copy of the output layer, starting from the value
+// at the start of the epoch, and reports how far it moved.
 struct BlockSums {
     double squared_error = 0.0;
     double weight_change = 0.0;
