@@ -378,6 +378,7 @@ def parse_ratings_text(
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
 
     layout = _Layout.from_first_line(lines[first], first + 1, source, unrated)
+    first_line_fields = len(lines[first].split(layout.separator))
     data_start = first + 1 if layout.has_header else first
     columns = {_USER: [], _ANIME: [], _SCORE: []}
     all_integer = {_USER: True, _ANIME: True}
@@ -399,6 +400,8 @@ def parse_ratings_text(
                 is_integer = layout.check_id(field, role, line_number, column)
                 all_integer[role] = all_integer[role] and is_integer
                 columns[role].append(field)
+        if len(fields) != first_line_fields:
+            raise layout.other_field_count_error(line_number, len(fields), first_line_fields)
 
     scores = np.array(columns[_SCORE], dtype=np.float64)
     # NOTE: rounding the double to float32 rounds twice, so a decimal with more
@@ -512,6 +515,18 @@ class _Layout:
 
     def field_error(self, line_number: int, column: int, problem: str) -> RatingsFormatError:
         return RatingsFormatError(f"{self.source}, line {line_number}, {self.column_label(column)}: {problem}")
+
+    def other_field_count_error(self, line_number: int, found: int, expected: int) -> RatingsFormatError:
+        # Most often a decimal comma in a comma-separated file, which would
+        # otherwise shift the score silently.
+        hint = "; every line needs the same columns as the first"
+        if self.separator == ",":
+            hint += ", and a score with a decimal comma must be written with '.' instead"
+        return self.line_error(
+            line_number,
+            f"found {found} fields separated by {_separator_label(self.separator)}, but the first line has "
+            f"{expected}{hint}",
+        )
 
     def field_count_error(self, line: str, line_number: int, found: int) -> RatingsFormatError:
         for other in _SEPARATORS:

@@ -868,3 +868,20 @@ def test_cli_corrupt_model_clean_error(model_path, tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.startswith("pyanimf: error: ")
     assert "train and save it again" in error
+
+
+@pytest.mark.parametrize("anime", ["21", "show21"], ids=["integer ids", "string ids"])
+def test_decimal_comma_in_comma_file_rejected(tmp_path, anime):
+    # Both the native parser (integer ids) and the Python one (string ids).
+    path = tmp_path / "decimal_comma.csv"
+    path.write_text(f"user_id,anime_id,rating\n1,20,7\n1,{anime},7,5\n")
+    with pytest.raises(RatingsFormatError, match=r"line 3: found 4 fields separated by ',', but the first line has 3"):
+        load_ratings(path)
+
+
+@pytest.mark.parametrize("anime", ["21", "show21"], ids=["integer ids", "string ids"])
+def test_field_count_differs_from_first_line(tmp_path, anime):
+    path = tmp_path / "missing_timestamp.csv"
+    path.write_text(f"user_id,anime_id,rating,timestamp\n1,20,7,100\n1,{anime},8\n")
+    with pytest.raises(RatingsFormatError, match=r"line 3: found 3 fields separated by ',', but the first line has 4"):
+        load_ratings(path)

@@ -353,6 +353,7 @@ private:
                                  const std::string& problem) const;
     void check_field_count(std::size_t line, const char* line_start) const;
     [[noreturn]] void fail_field_count(std::size_t line, const char* line_start) const;
+    [[noreturn]] void fail_other_field_count(std::size_t line, const char* line_start) const;
 
     const char* begin_;
     const char* end_;
@@ -361,6 +362,7 @@ private:
     Separator sep_;
     bool has_header_ = false;
     std::vector<Role> roles_;                // role of each column up to the last one needed
+    std::size_t first_line_fields_ = 0;       // every line must have as many fields as the first
     std::vector<std::string> header_fields_;  // trimmed header names, for messages
 };
 
@@ -435,6 +437,7 @@ void Parser::detect_separator(std::string_view first_line, std::size_t line) {
 
 bool Parser::resolve_columns(std::string_view first_line, std::size_t line) {
     const std::vector<std::string_view> raw_fields = split_fields(first_line, sep_);
+    first_line_fields_ = raw_fields.size();
     std::vector<std::string_view> fields;
     bool all_numeric = true;
     for (std::string_view raw : raw_fields) {
@@ -566,6 +569,17 @@ std::size_t count_fields(std::string_view line, const Separator& sep) {
 void Parser::check_field_count(std::size_t line, const char* line_start) const {
     const std::string_view text(line_start, static_cast<std::size_t>(find_line_end(line_start, end_) - line_start));
     if (count_fields(text, sep_) < roles_.size()) fail_field_count(line, line_start);
+}
+
+// A line with enough fields for the needed columns but not as many as the
+// first line: most often a decimal comma in a comma-separated file, which
+// would otherwise shift the score silently.
+void Parser::fail_other_field_count(std::size_t line, const char* line_start) const {
+    const std::string_view text(line_start, static_cast<std::size_t>(find_line_end(line_start, end_) - line_start));
+    std::string hint = "; every line needs the same columns as the first";
+    if (sep_.first == ',') hint += ", and a score with a decimal comma must be written with '.' instead";
+    fail_line(line, "found " + std::to_string(count_fields(text, sep_)) + " fields separated by " + sep_.label() +
+                        ", but the first line has " + std::to_string(first_line_fields_) + hint);
 }
 
 void Parser::fail_field_count(std::size_t line, const char* line_start) const {
@@ -773,8 +787,19 @@ const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t
         } else {
             for (std::size_t column = 0; column < needed; ++column) parse_field(column, roles[column]);
         }
-        // Skip the columns after the last one needed, then the line break.
-        if (p < end && !is_line_break(*p)) p = find_line_end(p, end);
+        // Skip the columns after the last one needed, checking that the line
+        // has as many fields as the first line, then the line break.
+        if (p < end && !is_line_break(*p)) {
+            if (first_line_fields_ == needed) fail_other_field_count(line, line_start);
+            const char* const line_end = find_line_end(p, end);
+            const std::string_view rest(p, static_cast<std::size_t>(line_end - p));
+            if (count_occurrences(rest, sep_.text()) != first_line_fields_ - needed) {
+                fail_other_field_count(line, line_start);
+            }
+            p = line_end;
+        } else if (first_line_fields_ != needed) {
+            fail_other_field_count(line, line_start);
+        }
         p = skip_line_break(p, end);
 
         out.user_ids.push_back(user);
