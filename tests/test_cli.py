@@ -133,3 +133,21 @@ def test_recommend_all_without_output_is_clean_error(model_file, capsys):
     path, _ = model_file
     assert main(["recommend", str(path), "--all"]) == 1
     assert "--all: expected -o FILE" in capsys.readouterr().err
+
+
+def test_evaluate_notes_rows_the_model_was_fitted_on(model_file, tmp_path):
+    path, _ = model_file
+    ratings = tmp_path / "mixed.csv"
+    # User 1's first scored row is in the bundled data; (1, 999999) is not.
+    first = next(line for line in bundled_lines() if line.startswith("1,") and not line.endswith(",-1"))
+    ratings.write_text(f"user_id,anime_id,rating\n{first}\n1,999999,8\n")
+    result = run_cli("evaluate", path, ratings)
+    assert result.returncode == 0, result.stderr
+    assert "note: 1 of the scored rows were in the data the model was fitted on" in result.stdout
+
+
+def bundled_lines():
+    import gzip
+
+    with gzip.open(bundled_ratings_path(), "rt") as stream:
+        return stream.read().splitlines()[1:200]

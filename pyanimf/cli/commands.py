@@ -150,8 +150,26 @@ def evaluate(args: argparse.Namespace) -> int:
         return 1
     print(f"RMSE: {result.rmse:.4f}")
     print(f"MAE: {result.mae:.4f}")
+    fitted = _rows_fitted_on(model, ratings)
+    if fitted:
+        print(f"note: {fitted:,} of the scored rows were in the data the model was fitted on (its training "
+              "and validation rows), so RMSE and MAE on them are not held-out errors; evaluate on rows the "
+              "model has not seen, such as a split kept aside before fitting")
     _print_ranking(model, ratings, args.k, args.threshold)
     return 0
+
+
+def _rows_fitted_on(model: Model, ratings) -> int:
+    """Count the scored rows of `ratings` whose (user, anime) pair is in the model's seen sets."""
+    scored = ratings.rated
+    users = model._users.lookup(ratings.user_ids[scored]).astype(np.int64)
+    anime = model._anime.lookup(ratings.anime_ids[scored]).astype(np.int64)
+    known = (users >= 0) & (anime >= 0)
+    indptr, seen = model._seen
+    n_anime = len(model.anime_ids)
+    seen_users = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+    seen_keys = seen_users * n_anime + seen.astype(np.int64)
+    return int(np.isin(users[known] * n_anime + anime[known], seen_keys).sum())
 
 
 def _print_ranking(model: Model, ratings, k: int, threshold: float) -> None:
@@ -164,7 +182,7 @@ def _print_ranking(model: Model, ratings, k: int, threshold: float) -> None:
     metrics = ranking_metrics(model, None, ratings, k=k, threshold=threshold)
     print(f"ranking: {metrics.users:,} users with a row scored >= {threshold:g} "
           f"({metrics.users_without_relevant:,} without one, {metrics.unknown_users:,} unknown; "
-          f"{metrics.rows_in_train:,} rows were in the model's training data and left out)")
+          f"{metrics.rows_in_train:,} rows were in the data the model was fitted on and left out)")
     if metrics.users == 0:
         print(f"precision@{k}, recall@{k}, NDCG@{k}, MAP@{k}, coverage: n/a (no user to evaluate)")
         return
