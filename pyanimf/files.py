@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -30,6 +31,11 @@ def atomic_binary_file(path) -> Iterator[BinaryIO]:
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
+    # Checked here so that errors name the path asked for, not the temporary file.
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    if not directory.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "Folder not found", str(directory))
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     # mkstemp creates the file readable by its owner only; give it the
     # permissions a plain open() would.

@@ -147,7 +147,7 @@ class Model:
         if dense_learning_rate is None:
             dense_learning_rate = defaults["dense_learning_rate"]
         _check_int("dim", dim, 1, 65536)
-        _check_int("epochs", epochs, 0, 1_000_000)
+        _check_int("epochs", epochs, 1, 1_000_000)
         _check_int("grid_size", grid_size, 1, 1024)
         _check_int("seed", seed, 0, 2**64 - 1)
         _check_float("learning_rate", learning_rate, positive=True)

@@ -90,6 +90,8 @@ def load_model(path):
     from pyanimf.model import Model
 
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a model file; give the path of a file written by fit")
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     members = _read_members(path)

@@ -151,3 +151,35 @@ def bundled_lines():
 
     with gzip.open(bundled_ratings_path(), "rt") as stream:
         return stream.read().splitlines()[1:200]
+
+
+def test_output_closed_early_is_not_an_error(model_file):
+    path, _ = model_file
+    command = f"{sys.executable} -m pyanimf similar {path} --anime 5114 -n 500 | head -2"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True,
+                            timeout=120, cwd=tempfile.gettempdir())
+    assert result.returncode == 0, result.stderr
+    assert "Broken pipe" not in result.stderr
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_directory_as_file_is_clean_error(model_file, tmp_path, capsys):
+    path, _ = model_file
+    assert main(["recommend", str(tmp_path), "--user", "1"]) == 1
+    assert f"{tmp_path} is a directory, not a model file" in capsys.readouterr().err
+    assert main(["recommend", str(path), "--all", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: is a directory" in err
+    assert ".tmp" not in err
+
+
+def test_output_in_missing_folder_names_folder(model_file, tmp_path, capsys):
+    path, _ = model_file
+    assert main(["recommend", str(path), "--all", "-o", str(tmp_path / "absent" / "top.csv")]) == 1
+    assert f"{tmp_path / 'absent'}: folder not found" in capsys.readouterr().err
+
+
+def test_fit_zero_epochs_rejected(tmp_path, capsys):
+    assert main(["fit", "--epochs", "0", "-q", "-o", str(tmp_path / "m.npz")]) == 1
+    assert "epochs: expected an integer from 1" in capsys.readouterr().err
+    assert not (tmp_path / "m.npz").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -98,13 +99,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("pyanimf: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of standard output closed it early, as `| head` does;
+        # that is not an error. Point stdout at /dev/null so the interpreter's
+        # final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     # OSError covers a missing file, a directory given as a file, a denied
     # permission and a full disk; its message names the path.
     except (RatingsFormatError, ModelFileError, TrainingDivergedError, OSError,
             KeyError, ValueError, MissingDependencyError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"pyanimf: error: {message}", file=sys.stderr)
+        print(f"pyanimf: error: {_describe(error)}", file=sys.stderr)
         return 1
+
+
+def _describe(error: BaseException) -> str:
+    """Return the message of `error` for the command line."""
+    if isinstance(error, KeyError) and error.args:
+        return str(error.args[0])
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        # "[Errno 21] Is a directory: 'x'" reads better as "x: is a directory".
+        return f"{error.filename}: {error.strerror[0].lower()}{error.strerror[1:]}"
+    return str(error)
 
 
 if __name__ == "__main__":
