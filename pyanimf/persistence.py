@@ -5,7 +5,9 @@ Members of the archive:
 - ``header``: UTF-8 JSON as a uint8 array, with ``format`` ("pyanimf-model"),
   ``version`` (FORMAT_VERSION), ``dim``, ``n_users``, ``n_anime``, the
   training ``settings``, the score ``scale`` (shift, scale, low, high), the
-  output layer (``weight``, ``bias``) and ``global_mean``;
+  output layer (``weight``, ``bias``), ``global_mean``, and the training
+  ``history`` (one object per epoch, the fields of EpochRecord) with the
+  kept ``best_epoch`` (both optional: missing means none);
 - ``user_factors`` (n_users x dim float32), ``anime_factors`` (n_anime x dim
   float32), ``user_bias``, ``anime_bias`` (float32);
 - ``user_ids``, ``anime_ids``: the original ids in row order, int64 or a
@@ -19,6 +21,7 @@ so an existing model file is never left half-written.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import zipfile
@@ -32,6 +35,7 @@ from pyanimf.errors import ModelFileError
 from pyanimf.files import atomic_binary_file
 from pyanimf.ids import IdIndex
 from pyanimf.scaling import ScoreScale
+from pyanimf.training import EpochRecord
 
 FORMAT_NAME = "pyanimf-model"
 FORMAT_VERSION = 1
@@ -60,6 +64,8 @@ def save_model(model, path) -> None:
         "weight": float(model._weight),
         "bias": float(model._bias),
         "global_mean": float(arrays.global_mean),
+        "history": [dataclasses.asdict(record) for record in model.history_],
+        "best_epoch": int(model.best_epoch_),
     }
     indptr, seen = model._seen
     members = {
@@ -118,7 +124,22 @@ def load_model(path):
     model._weight = header["weight"]
     model._bias = header["bias"]
     model._seen = (members["seen_indptr"].astype(np.int64), members["seen_anime"].astype(np.int32))
+    model.history_, model.best_epoch_ = _read_history(path, header)
     return model
+
+
+def _read_history(path: Path, header: dict):
+    """Return (history, best epoch) from the header; files without them give ([], 0)."""
+    records = header.get("history", [])
+    best_epoch = header.get("best_epoch", 0)
+    fields = [field.name for field in dataclasses.fields(EpochRecord)]
+    try:
+        history = [EpochRecord(**{name: record[name] for name in fields}) for record in records]
+    except (TypeError, KeyError) as error:
+        raise ModelFileError(f"{path}: the training history in the header is corrupt ({error})") from None
+    if isinstance(best_epoch, bool) or not isinstance(best_epoch, int) or not 0 <= best_epoch <= len(history):
+        raise ModelFileError(f"{path}: best_epoch {best_epoch!r} is not an epoch of the history; the file is corrupt")
+    return history, best_epoch
 
 
 def _read_members(path: Path) -> dict:

@@ -292,3 +292,12 @@ def test_saved_model_has_umask_permissions(trained, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_save_load_keeps_history(trained, tmp_path):
+    path = tmp_path / "m.npz"
+    trained.save(path)
+    loaded = Model.load(path)
+    assert loaded.history_ == trained.history_
+    assert loaded.best_epoch_ == trained.best_epoch_
+    assert loaded.best_epoch_ >= 1
