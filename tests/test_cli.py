@@ -181,5 +181,5 @@ def test_output_in_missing_folder_names_folder(model_file, tmp_path, capsys):
 
 def test_fit_zero_epochs_rejected(tmp_path, capsys):
     assert main(["fit", "--epochs", "0", "-q", "-o", str(tmp_path / "m.npz")]) == 1
-    assert "epochs: expected an integer from 1" in capsys.readouterr().err
+    assert "--epochs: expected an integer from 1" in capsys.readouterr().err
     assert not (tmp_path / "m.npz").exists()

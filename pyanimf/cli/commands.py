@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import warnings
@@ -30,11 +31,12 @@ def fit(args: argparse.Namespace) -> int:
         raise ValueError(f"--validation: expected a fraction in [0, 1), got {args.validation}")
     if args.plot is not None:
         require_matplotlib()  # fail before training, not after
-    model = Model(
-        args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
-        output=args.output_function, biases=not args.no_biases, threads=args.threads, seed=args.seed,
-        early_stopping=not args.no_early_stopping, patience=args.patience,
-    )
+    with _options_named():
+        model = Model(
+            args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
+            output=args.output_function, biases=not args.no_biases, threads=args.threads, seed=args.seed,
+            early_stopping=not args.no_early_stopping, patience=args.patience,
+        )
     started = time.perf_counter()
     path = args.ratings if args.ratings is not None else bundled_ratings_path()
     ratings = load_ratings(path, unrated=_parse_unrated(args.unrated))
@@ -60,6 +62,25 @@ def fit(args: argparse.Namespace) -> int:
         plot_history(model.history_, args.plot, best_epoch=kept)
         print(f"learning curve saved to {args.plot}")
     return 0
+
+
+# Model's parameter names and the fit options that set them.
+_OPTION_OF_SETTING = {
+    "dim": "--dim", "epochs": "--epochs", "learning_rate": "--lr", "regularization": "--reg",
+    "threads": "--threads", "seed": "--seed", "patience": "--patience",
+}
+
+
+@contextlib.contextmanager
+def _options_named():
+    """Re-raise Model's "name: ..." ValueErrors under the option the user typed."""
+    try:
+        yield
+    except ValueError as error:
+        setting, _, rest = str(error).partition(":")
+        if setting in _OPTION_OF_SETTING and rest:
+            raise ValueError(f"{_OPTION_OF_SETTING[setting]}:{rest}") from None
+        raise
 
 
 def _save_after_interrupt(model: Model, interrupted: TrainingInterrupted, output: Optional[str]) -> int:
