@@ -183,3 +183,20 @@ def test_fit_zero_epochs_rejected(tmp_path, capsys):
     assert main(["fit", "--epochs", "0", "-q", "-o", str(tmp_path / "m.npz")]) == 1
     assert "--epochs: expected an integer from 1" in capsys.readouterr().err
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_similar_unknown_anime_prints_nothing(model_file, capsys):
+    path, _ = model_file
+    assert main(["similar", str(path), "--anime", "999999"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "unknown anime id 999999" in captured.err
+
+
+def test_version_option(capsys):
+    import pyanimf
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pyanimf {pyanimf.__version__}"

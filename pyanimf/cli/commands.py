@@ -148,9 +148,10 @@ def _write_batch(stream, users, anime, scores) -> int:
 def similar(args: argparse.Namespace) -> int:
     model = Model.load(args.model)
     anime = _parse_id(args.anime, model.anime_ids, "--anime")
+    neighbours = model.similar_items(anime, n=_check_n(args.n))
     names = load_anime_names(args.anime_info)
     print(f"# anime similar to {anime}: {names.get(anime, '(unknown title)')}")
-    for anime_id, similarity in model.similar_items(anime, n=_check_n(args.n)):
+    for anime_id, similarity in neighbours:
         print(f"{anime_id}\t{names.get(anime_id, '(unknown title)')}\t{similarity:.3f}")
     return 0
 

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import List, Optional
 
+from pyanimf import __version__
 from pyanimf.cli import commands, experiments, options
 from pyanimf.errors import ModelFileError, RatingsFormatError, TrainingDivergedError
 from pyanimf.plotting import MissingDependencyError
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    parser.add_argument("--version", action="version", version=f"pyanimf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fit = sub.add_parser("fit", help="train a model on a ratings file", allow_abbrev=False)
