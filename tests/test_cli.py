@@ -200,3 +200,9 @@ def test_version_option(capsys):
         main(["--version"])
     assert stopped.value.code == 0
     assert capsys.readouterr().out.strip() == f"pyanimf {pyanimf.__version__}"
+
+
+def test_batch_size_without_all_rejected(model_file, capsys):
+    path, _ = model_file
+    assert main(["recommend", str(path), "--user", "1", "--batch-size", "5"]) == 1
+    assert "--batch-size: only used with --all" in capsys.readouterr().err

@@ -100,6 +100,8 @@ def recommend(args: argparse.Namespace) -> int:
         return _recommend_all(args)
     if args.output is not None:
         raise ValueError("-o/--output: only used with --all; without it recommendations go to standard output")
+    if args.batch_size is not None:
+        raise ValueError("--batch-size: only used with --all, which scores users in batches")
     model = Model.load(args.model)
     if args.ratings is not None:
         pairs = _parse_rating_pairs(args.ratings, model.anime_ids)
@@ -124,7 +126,7 @@ def _recommend_all(args: argparse.Namespace) -> int:
     rows = 0
     with atomic_text_file(args.output) as stream:
         stream.write("user_id,rank,anime_id,score\n")
-        for users, anime, scores in model.iter_recommendations(n, batch_size=args.batch_size):
+        for users, anime, scores in model.iter_recommendations(n, batch_size=2048 if args.batch_size is None else args.batch_size):
             rows += _write_batch(stream, users, anime, scores)
     print(f"wrote {rows:,} recommendations for {len(model.user_ids):,} users to {args.output} "
           f"in {time.perf_counter() - started:.2f} s")

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "instead of stopping with an error")
     recommend.add_argument("-o", "--output", metavar="FILE",
                            help="with --all: CSV file to write (user_id,rank,anime_id,score)")
-    recommend.add_argument("--batch-size", type=int, default=2048,
+    recommend.add_argument("--batch-size", type=int, default=None,
                            help="with --all: users scored at a time; memory is about batch size x anime x 4 bytes "
                                 "(default: 2048)")
     _add_anime_info(recommend)
