@@ -571,7 +571,7 @@ def _seen_sets(user_codes, anime_codes, held_out: Optional[ValidationSet], n_use
 
 
 def _plain(value):
-    """A numpy scalar as the matching Python int or str."""
+    """Convert a numpy scalar to the matching Python int or str."""
     return value.item() if isinstance(value, np.generic) else value
 
 

@@ -33,7 +33,8 @@ def test_fit_reports_each_epoch_and_summary(model_file):
     lines = result.stdout.splitlines()
     epoch_lines = [line for line in lines if line.startswith("epoch")]
     assert len(epoch_lines) == 4
-    assert "train RMSE" in epoch_lines[0] and "validation RMSE" in epoch_lines[0]
+    assert "train RMSE" in epoch_lines[0]
+    assert "validation RMSE" in epoch_lines[0]
     assert any(line.startswith("validation RMSE:") for line in lines)
     assert f"model saved to {path}" in result.stdout
 

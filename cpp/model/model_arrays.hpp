@@ -1,5 +1,5 @@
 // Storage of the trained model: user factors P, anime factors Q, user and
-// anime biases and the global mean. Python sees every array as a numpy view
+// anime biases and the global mean. Python gets every array as a numpy view
 // of this memory, so nothing is copied between training and the Python layer.
 #pragma once
 

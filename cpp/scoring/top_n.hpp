@@ -36,7 +36,7 @@ std::vector<ScoredIndex> most_similar_rows(const FactorMatrix& matrix,
 namespace pyanimf {
 
 // Top-N over precomputed dot products, for many users at once. Row r of
-// `dots` (row_stride floats apart) holds <p_u, q_i> for every anime i of
+// `dots` (row_stride floats apart) contains <p_u, q_i> for every anime i of
 // user r of the batch; the score is weight * dot + user_offset[r] +
 // item_offset[i]. Anime listed for row r in the CSR (seen_indptr,
 // seen_items) are skipped. Writes the n best anime of each row, best first,

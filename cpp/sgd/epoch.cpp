@@ -37,9 +37,9 @@ EpochResult run_epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettin
     // One token per row group and per column group. A block's task depends
     // on both of its tokens, so OpenMP runs it after the tasks created
     // earlier on the same row group or column group and never beside them.
-    // Each group thus sees the same sequence of blocks as strata run one by
-    // one, with no barrier between strata: a thread that the OS deschedules
-    // holds up only the blocks that depend on its own.
+    // Each group thus gets the same sequence of blocks as strata run one by
+    // one, with no barrier between strata. A thread that the OS deschedules
+    // delays only the blocks that depend on its own.
     std::vector<char> row_tokens(groups, 0);
     std::vector<char> column_tokens(groups, 0);
     char* rows = row_tokens.data();
