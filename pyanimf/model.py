@@ -104,6 +104,7 @@ class Model:
         threads busy; changing it changes the model.
     init_std : float
         Standard deviation of the initial embeddings times ``sqrt(dim)``.
+        They are drawn uniformly, the same for any thread count.
     dense_learning_rate : float or None
         SGD step size of the output layer's weight and bias. Every rating
         updates them, so it is far smaller than `learning_rate`. None means
@@ -247,7 +248,7 @@ class Model:
         # contiguous range of rows; the model's rows follow that numbering.
         self._users, user_codes = _renumber(users, user_codes, grid.user_permutation())
         self._anime, anime_codes = _renumber(anime, anime_codes, grid.item_permutation())
-        self._arrays = self._initial_arrays(len(self._users), len(self._anime))
+        self._arrays = self._initial_arrays(len(self._users), len(self._anime), threads)
         held_out = self._validation_set(validation, user_codes[rated], anime_codes[rated])
         run = TrainingRun(
             grid=grid, settings=self._settings(), scale=self._scale, epochs=self.epochs,
@@ -279,12 +280,11 @@ class Model:
             raise interrupted
         return self
 
-    def _initial_arrays(self, n_users: int, n_anime: int):
+    def _initial_arrays(self, n_users: int, n_anime: int, threads: int):
         arrays = _core.ModelArrays(n_users, n_anime, self.dim)
-        rng = np.random.default_rng(self.seed)
-        std = self.init_std / np.sqrt(self.dim)
-        arrays.user_factors[:] = rng.standard_normal((n_users, self.dim), dtype=np.float32) * np.float32(std)
-        arrays.item_factors[:] = rng.standard_normal((n_anime, self.dim), dtype=np.float32) * np.float32(std)
+        # Uniform on [-h, h) has standard deviation h / sqrt(3).
+        half_width = np.sqrt(3.0) * self.init_std / np.sqrt(self.dim)
+        arrays.fill_uniform(half_width, self.seed, threads)
         arrays.global_mean = 0.0
         return arrays
 

@@ -50,6 +50,47 @@ def small_grid_inputs():
     return users, items, scores
 
 
+def _filled(threads, seed=3, half_width=0.5, shape=(37, 41, 100)):
+    arrays = _core.ModelArrays(*shape)
+    arrays.fill_uniform(half_width, seed, threads)
+    return arrays
+
+
+def test_fill_uniform_same_for_any_thread_count():
+    one = _filled(1)
+    for threads in (2, 3):
+        other = _filled(threads)
+        assert np.array_equal(one.user_factors, other.user_factors)
+        assert np.array_equal(one.item_factors, other.item_factors)
+
+
+def test_fill_uniform_range_spread_and_padding():
+    arrays = _filled(2, shape=(400, 300, 100))
+    values = np.concatenate([arrays.user_factors.ravel(), arrays.item_factors.ravel()])
+    assert values.min() >= -0.5 and values.max() < 0.5
+    # Uniform on [-h, h): mean 0, standard deviation h / sqrt(3).
+    assert abs(values.mean()) < 0.005
+    assert values.std() == pytest.approx(0.5 / np.sqrt(3), rel=0.01)
+    # The 12 padding floats of each 112-float row stay zero.
+    padded = np.lib.stride_tricks.as_strided(
+        arrays.user_factors, shape=(400, arrays.stride), strides=(arrays.stride * 4, 4)
+    )
+    assert not padded[:, 100:].any()
+
+
+def test_fill_uniform_depends_on_seed_and_side():
+    first, second = _filled(1, seed=3), _filled(1, seed=4)
+    assert not np.array_equal(first.user_factors, second.user_factors)
+    # Users and anime draw from different streams.
+    assert not np.array_equal(first.user_factors[:37], first.item_factors[:37])
+
+
+@pytest.mark.parametrize("half_width", [-1.0, float("nan"), float("inf")])
+def test_fill_uniform_rejects_bad_width(half_width):
+    with pytest.raises(ValueError, match="half_width: expected a non-negative finite number"):
+        _core.ModelArrays(2, 2, 4).fill_uniform(half_width, 0, 1)
+
+
 def test_block_grid_rejects_out_of_range_user():
     users, items, scores = small_grid_inputs()
     users[2] = 3

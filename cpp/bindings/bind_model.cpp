@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bindings/checks.hpp"
+#include "model/initial_values.hpp"
 #include "model/model_arrays.hpp"
 #include "scheduler/block_grid.hpp"
 #include "sgd/epoch.hpp"
@@ -18,6 +19,10 @@ using bindings::check_same_length;
 using bindings::check_vector;
 
 namespace {
+
+// Streams of the seed for the initial user and anime factors.
+constexpr std::uint64_t kUserInitStream = 0x1A17;
+constexpr std::uint64_t kItemInitStream = 0x1A18;
 
 // A writeable numpy view of a factor matrix that keeps `owner` alive.
 py::array factor_view(FactorMatrix& matrix, py::handle owner) {
@@ -128,7 +133,22 @@ void bind_model(py::module_& m) {
             auto& a = self.cast<ModelArrays&>();
             return bias_view(a.item_bias.get(), a.item_factors.rows(), self);
         })
-        .def_readwrite("global_mean", &ModelArrays::global_mean);
+        .def_readwrite("global_mean", &ModelArrays::global_mean)
+        .def(
+            "fill_uniform",
+            [](ModelArrays& a, double half_width, std::uint64_t seed, int threads) {
+                check_range(threads, 1, 4096, "threads");
+                if (!(half_width >= 0.0) || half_width > 1e30) {
+                    throw py::value_error("half_width: expected a non-negative finite number, got " +
+                                          std::to_string(half_width));
+                }
+                py::gil_scoped_release release;
+                fill_uniform(a.user_factors, static_cast<float>(half_width), seed, kUserInitStream, threads);
+                fill_uniform(a.item_factors, static_cast<float>(half_width), seed, kItemInitStream, threads);
+            },
+            py::arg("half_width"), py::arg("seed"), py::arg("threads") = 1,
+            "Fill both factor matrices with values uniform in [-half_width, half_width), "
+            "the same for any thread count.");
 
     py::class_<BlockGrid>(m, "BlockGrid", "Training ratings in block-major order for the conflict-free schedule.")
         .def(py::init(&make_grid), py::arg("users").noconvert(), py::arg("items").noconvert(),
