@@ -242,7 +242,7 @@ class Model:
             np.ascontiguousarray(user_codes[rated]),
             np.ascontiguousarray(anime_codes[rated]),
             self._scale.to_internal(scores),
-            len(users), len(anime), self.grid_size, self.seed,
+            len(users), len(anime), self.grid_size, self.seed, threads,
         )
         # The grid renumbers users and anime so that each of its groups is a
         # contiguous range of rows; the model's rows follow that numbering.

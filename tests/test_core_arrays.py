@@ -137,6 +137,31 @@ def test_block_grid_keeps_every_rating():
     assert sizes.max() < 2 * sizes.mean()
 
 
+def test_block_grid_same_for_any_thread_count():
+    # The visiting order inside each block decides the trained factors, so
+    # equal factors after one epoch mean the grids are the same.
+    rng = np.random.default_rng(1)
+    users = rng.integers(0, 300, size=20000).astype(np.int32)
+    items = rng.integers(0, 200, size=20000).astype(np.int32)
+    scores = rng.standard_normal(20000).astype(np.float32)
+    trained = []
+    for threads in (1, 2, 3):
+        grid = _core.BlockGrid(users, items, scores, 300, 200, 8, 5, threads=threads)
+        arrays = _core.ModelArrays(300, 200, 16)
+        arrays.fill_uniform(0.1, 5, 1)
+        _core.run_epoch(grid, arrays, _core.SgdSettings(), 1.0, 0.0)
+        trained.append((grid.user_permutation(), np.array(arrays.user_factors), np.array(arrays.item_factors)))
+    for other in trained[1:]:
+        for expected, actual in zip(trained[0], other):
+            assert np.array_equal(expected, actual)
+
+
+def test_block_grid_rejects_zero_threads():
+    users, items, scores = small_grid_inputs()
+    with pytest.raises(ValueError, match="threads: expected 1 to 4096, got 0"):
+        _core.BlockGrid(users, items, scores, 3, 3, 2, 0, threads=0)
+
+
 def test_run_epoch_rejects_grid_of_other_shape():
     users, items, scores = small_grid_inputs()
     grid = _core.BlockGrid(users, items, scores, 3, 3, 2, 0)

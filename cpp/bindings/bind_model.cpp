@@ -51,7 +51,7 @@ std::string output_name(OutputFunction output) {
 }
 
 BlockGrid make_grid(const py::array& users, const py::array& items, const py::array& scores,
-                    std::int64_t n_users, std::int64_t n_items, int grid_size, std::uint64_t seed) {
+                    std::int64_t n_users, std::int64_t n_items, int grid_size, std::uint64_t seed, int threads) {
     check_vector<std::int32_t>(users, "users");
     check_vector<std::int32_t>(items, "items");
     check_vector<float>(scores, "scores");
@@ -60,6 +60,7 @@ BlockGrid make_grid(const py::array& users, const py::array& items, const py::ar
     check_range(n_users, 1, INT32_MAX, "n_users");
     check_range(n_items, 1, INT32_MAX, "n_items");
     check_range(grid_size, 1, 1024, "grid_size");
+    check_range(threads, 1, 4096, "threads");
     const auto* user_data = static_cast<const std::int32_t*>(users.data());
     const auto* item_data = static_cast<const std::int32_t*>(items.data());
     const auto* score_data = static_cast<const float*>(scores.data());
@@ -68,7 +69,7 @@ BlockGrid make_grid(const py::array& users, const py::array& items, const py::ar
     // object is touched while the grid is built.
     py::gil_scoped_release release;
     return BlockGrid(user_data, item_data, score_data, count, static_cast<std::int32_t>(n_users),
-                     static_cast<std::int32_t>(n_items), grid_size, seed);
+                     static_cast<std::int32_t>(n_items), grid_size, seed, threads);
 }
 
 py::dict epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& settings, double weight,
@@ -153,7 +154,7 @@ void bind_model(py::module_& m) {
     py::class_<BlockGrid>(m, "BlockGrid", "Training ratings in block-major order for the conflict-free schedule.")
         .def(py::init(&make_grid), py::arg("users").noconvert(), py::arg("items").noconvert(),
              py::arg("scores").noconvert(), py::arg("n_users"), py::arg("n_items"), py::arg("grid_size"),
-             py::arg("seed"))
+             py::arg("seed"), py::arg("threads") = 1)
         .def_property_readonly("size", &BlockGrid::size)
         .def_property_readonly("grid_size", &BlockGrid::grid_size)
         .def_property_readonly("n_users", &BlockGrid::n_users)

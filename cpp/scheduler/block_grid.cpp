@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/random.hpp"
+#include "common/worker_errors.hpp"
 
 namespace pyanimf {
 namespace {
@@ -120,7 +121,7 @@ void check_indices(const std::int32_t* values, std::size_t count, std::int32_t l
 
 BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const float* scores,
                      std::size_t count, std::int32_t n_users, std::int32_t n_items, int grid_size,
-                     std::uint64_t seed)
+                     std::uint64_t seed, int threads)
     : grid_size_(grid_size), n_users_(n_users), n_items_(n_items) {
     if (grid_size < 1 || grid_size > 1024) {
         throw std::invalid_argument("grid_size: expected 1 to 1024, got " + std::to_string(grid_size));
@@ -165,30 +166,48 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
     }
 
     // The visiting order inside each block, fixed for all epochs (see
-    // interleaved_order).
+    // interleaved_order). Blocks are independent, so threads share them.
     const std::uint64_t order_seed = make_stream(seed, kBlockOrderStream).next();
-    std::vector<std::int32_t> block_users;
-    std::vector<std::int32_t> block_items;
-    std::vector<float> block_scores;
-    for (std::size_t block = 0; block < n_blocks; ++block) {
-        const std::size_t begin = offsets_[block];
-        const std::size_t size = offsets_[block + 1] - begin;
-        const std::size_t row_group = block / grid_size;
-        const std::vector<std::size_t> order = interleaved_order(
-            users_.data() + begin, size, user_begin[row_group],
-            static_cast<std::size_t>(user_begin[row_group + 1] - user_begin[row_group]), make_stream(order_seed, block));
-        block_users.resize(size);
-        block_items.resize(size);
-        block_scores.resize(size);
-        for (std::size_t k = 0; k < size; ++k) {
-            block_users[k] = users_[begin + order[k]];
-            block_items[k] = items_[begin + order[k]];
-            block_scores[k] = scores_[begin + order[k]];
+    const auto n_blocks_signed = static_cast<std::int64_t>(n_blocks);
+    WorkerErrors worker_errors;
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<std::int32_t> block_users;
+        std::vector<std::int32_t> block_items;
+        std::vector<float> block_scores;
+#pragma omp for schedule(dynamic)
+        for (std::int64_t block = 0; block < n_blocks_signed; ++block) {
+            try {
+                order_block(static_cast<std::size_t>(block), user_begin, make_stream(order_seed, block), block_users,
+                            block_items, block_scores);
+            } catch (...) {
+                worker_errors.capture();
+            }
         }
-        std::copy(block_users.begin(), block_users.end(), users_.begin() + begin);
-        std::copy(block_items.begin(), block_items.end(), items_.begin() + begin);
-        std::copy(block_scores.begin(), block_scores.end(), scores_.begin() + begin);
     }
+    worker_errors.rethrow_if_any();
+}
+
+void BlockGrid::order_block(std::size_t block, const std::vector<std::int32_t>& user_begin, SplitMix64 rng,
+                            std::vector<std::int32_t>& block_users, std::vector<std::int32_t>& block_items,
+                            std::vector<float>& block_scores) {
+    const std::size_t begin = offsets_[block];
+    const std::size_t size = offsets_[block + 1] - begin;
+    const std::size_t row_group = block / grid_size_;
+    const std::vector<std::size_t> order =
+        interleaved_order(users_.data() + begin, size, user_begin[row_group],
+                          static_cast<std::size_t>(user_begin[row_group + 1] - user_begin[row_group]), rng);
+    block_users.resize(size);
+    block_items.resize(size);
+    block_scores.resize(size);
+    for (std::size_t k = 0; k < size; ++k) {
+        block_users[k] = users_[begin + order[k]];
+        block_items[k] = items_[begin + order[k]];
+        block_scores[k] = scores_[begin + order[k]];
+    }
+    std::copy(block_users.begin(), block_users.end(), users_.begin() + begin);
+    std::copy(block_items.begin(), block_items.end(), items_.begin() + begin);
+    std::copy(block_scores.begin(), block_scores.end(), scores_.begin() + begin);
 }
 
 std::vector<std::size_t> BlockGrid::block_sizes() const {

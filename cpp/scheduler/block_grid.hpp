@@ -39,6 +39,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/random.hpp"
+
 namespace pyanimf {
 
 class BlockGrid {
@@ -46,9 +48,10 @@ class BlockGrid {
     // Copies the ratings (compact user index, anime index, score) into
     // block-major order, renumbering users and anime (see above). Indices must be in [0, n_users) and [0, n_items);
     // throws std::invalid_argument naming the first bad entry otherwise.
+    // `threads` share the work, and the grid is the same for any count.
     BlockGrid(const std::int32_t* users, const std::int32_t* items, const float* scores,
               std::size_t count, std::int32_t n_users, std::int32_t n_items, int grid_size,
-              std::uint64_t seed);
+              std::uint64_t seed, int threads = 1);
 
     int grid_size() const { return grid_size_; }
     std::size_t size() const { return scores_.size(); }
@@ -75,6 +78,12 @@ class BlockGrid {
     const std::vector<std::int32_t>& item_permutation() const { return item_permutation_; }
 
   private:
+    // Puts the ratings of `block` into their visiting order. The vectors are
+    // scratch space, reused across blocks.
+    void order_block(std::size_t block, const std::vector<std::int32_t>& user_begin, SplitMix64 rng,
+                     std::vector<std::int32_t>& block_users, std::vector<std::int32_t>& block_items,
+                     std::vector<float>& block_scores);
+
     int grid_size_;
     std::int32_t n_users_;
     std::int32_t n_items_;
