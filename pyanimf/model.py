@@ -126,7 +126,7 @@ class Model:
         self,
         dim: int = 128,
         *,
-        epochs: int = 40,
+        epochs: int = 60,
         learning_rate: Optional[float] = None,
         regularization: Optional[float] = None,
         bias_regularization: float = 0.01,
