@@ -2,10 +2,10 @@
 
 Each variant changes one thing against the default model and reports the
 validation RMSE of its best epoch, so the table shows what each idea is
-worth. The variants that the library does not offer as settings (a
-decaying step size, averaged weights, the implicit term) are written here
-as loops around the core's epoch; they reach into `Model` internals and are
-measurements, not features.
+worth. The library has no setting for three of them (a decaying step
+size, averaged weights, the implicit term). This script writes those as
+loops around the core's epoch, which reach into `Model` internals, so they
+are measurements and not features.
 
     python bench/accuracy_variants.py                      # bundled sample, seed 0
     python bench/accuracy_variants.py --seed 42 --only default,ensemble
@@ -41,7 +41,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 class EpochLoop:
-    """Replaces the library's epoch loop for one fit; calls `hook` after each epoch."""
+    """Stand-in for the library's epoch loop during one fit, calling `hook` after each epoch."""
 
     def __init__(self, epochs: int, hook: Callable | None = None, score: Callable | None = None):
         self.epochs = epochs
@@ -99,7 +99,7 @@ def best_of_history(model: Model) -> tuple[float, int]:
     return model.history_[model.best_epoch_ - 1].validation_rmse, model.best_epoch_
 
 
-def default_40(train, validation, args):
+def default_settings(train, validation, args):
     model = Model(seed=args.seed, threads=args.threads).fit(train, validation=validation)
     return best_of_history(model)
 
@@ -140,7 +140,7 @@ def averaged_weights(train, validation, args, first=45):
 
 
 def implicit_term(train, validation, args, step=3.0):
-    """An SVD++-style term: user row = own factors + |N(u)|^-1/2 * sum of y_j over the user's list.
+    """Train with an SVD++-style term: user row = own factors + |N(u)|^-1/2 * sum of y_j over the user's list.
 
     The grid spreads a user's ratings over every column group, so the y_j
     of one user cannot be updated beside the SGD epoch without conflicts.
@@ -182,7 +182,7 @@ def implicit_term(train, validation, args, step=3.0):
 
 
 class Grouping:
-    """Rows of a sparse matrix: for each key, sum weight * values[other] over its entries."""
+    """Sparse matrix rows: weighted_sums gives, per key, the sum of weight * values[other] over its entries."""
 
     def __init__(self, keys: np.ndarray, others: np.ndarray, weights: np.ndarray):
         order = np.argsort(keys, kind="stable")
@@ -213,7 +213,7 @@ def sigmoid_output(train, validation, args):
 
 
 def ensemble_of_4(train, validation, args):
-    """Mean prediction of 4 default models with other seeds, each at its best epoch."""
+    """Score the mean prediction of 4 default models with other seeds, each at its best epoch."""
     models = [
         Model(epochs=500, seed=args.seed + k, threads=args.threads).fit(train, validation=validation)
         for k in range(4)
@@ -230,7 +230,7 @@ def ensemble_of_4(train, validation, args):
 
 
 VARIANTS = {
-    "default": ("default settings, 40 epochs", default_40),
+    "default": ("default settings (60 epochs)", default_settings),
     "early-stopping": ("default settings, up to 500 epochs with early stopping", default_early_stopping),
     "decay": ("step 0.02 times 0.97 per epoch", decaying_step),
     "average": ("mean of the weights of epochs 45 to 80", averaged_weights),
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [name for name in args.only.split(",") if name] or list(VARIANTS)
     unknown = [name for name in chosen if name not in VARIANTS]
     if unknown:
-        print(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}", file=sys.stderr)
+        print(f"--only: unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
     train, validation = load_ratings(args.ratings).split(0.1, seed=args.seed)
     print(f"{args.ratings}, 10% split with seed {args.seed}, d = 128, {args.threads} threads\n")
