@@ -222,34 +222,35 @@ class Model:
         users, user_codes = IdIndex.encode(ratings.user_ids)
         anime, anime_codes = IdIndex.encode(ratings.anime_ids)
         rated = ratings.rated
-        scores = ratings.scores[rated]
-        self._scale = ScoreScale.fit(scores, self.output)
+        n_scores = int(np.count_nonzero(rated))
+        self._scale = ScoreScale.fit(ratings.scores[rated], self.output)
         threads = resolve_threads(self.threads)
         if self.threads is None:
             # On a small data set the blocks are short, so the cost of
             # starting tasks, and on a busy machine of waiting for a
             # descheduled thread, outweighs the work. The model is the same
             # for any thread count, so the automatic choice caps it by size.
-            threads = max(1, min(threads, len(scores) // RATINGS_PER_AUTOMATIC_THREAD))
+            threads = max(1, min(threads, n_scores // RATINGS_PER_AUTOMATIC_THREAD))
         logger.info(
             "fit: %d scores, %d users, %d anime, dim %d, %d threads, kernel %s, OpenMP %s",
-            len(scores), len(users), len(anime), self.dim, threads,
+            n_scores, len(users), len(anime), self.dim, threads,
             _core.available_kernels()[0] if self.kernel == "auto" else self.kernel,
             "on" if _core.openmp_enabled else "off",
         )
 
+        # The grid leaves out the unrated rows (NaN) and standardises the
+        # scores itself, so fit passes the columns without filtered copies.
         grid = _core.BlockGrid(
-            np.ascontiguousarray(user_codes[rated]),
-            np.ascontiguousarray(anime_codes[rated]),
-            self._scale.to_internal(scores),
+            user_codes, anime_codes, np.ascontiguousarray(ratings.scores),
             len(users), len(anime), self.grid_size, self.seed, threads,
+            shift=self._scale.shift, scale=self._scale.scale,
         )
         # The grid renumbers users and anime so that each of its groups is a
         # contiguous range of rows; the model's rows follow that numbering.
-        self._users, user_codes = _renumber(users, user_codes, grid.user_permutation())
-        self._anime, anime_codes = _renumber(anime, anime_codes, grid.item_permutation())
+        self._users = _renumber(users, user_codes, grid.user_permutation())
+        self._anime = _renumber(anime, anime_codes, grid.item_permutation())
         self._arrays = self._initial_arrays(len(self._users), len(self._anime), threads)
-        held_out = self._validation_set(validation, user_codes[rated], anime_codes[rated])
+        held_out = self._validation_set(validation, user_codes, anime_codes, rated)
         run = TrainingRun(
             grid=grid, settings=self._settings(), scale=self._scale, epochs=self.epochs,
             threads=threads, seed=self.seed, kernel=self.kernel, validation=held_out,
@@ -267,10 +268,13 @@ class Model:
             self._arrays = None
             raise
         self._weight, self._bias, self.history_, self.best_epoch_ = outcome
+        # Training is over, so the grid's copy of the ratings can go before
+        # the seen sets take their memory.
+        del run, grid
         self._seen = _seen_sets(user_codes, anime_codes, held_out, len(self._users))
         self.fit_report_ = FitReport(
-            train_ratings=int(rated.sum()),
-            unrated_rows=int(len(ratings) - rated.sum()),
+            train_ratings=n_scores,
+            unrated_rows=len(ratings) - n_scores,
             validation_ratings=0 if held_out is None else len(held_out.scores),
             validation_dropped=0 if held_out is None else held_out.dropped,
             threads=threads,
@@ -298,7 +302,7 @@ class Model:
         settings.output = self.output
         return settings
 
-    def _validation_set(self, validation, train_users, train_anime) -> Optional[ValidationSet]:
+    def _validation_set(self, validation, train_users, train_anime, rated) -> Optional[ValidationSet]:
         if validation is None:
             return None
         if not isinstance(validation, Ratings):
@@ -308,8 +312,8 @@ class Model:
         scored = validation.rated
         users = self._users.lookup(validation.user_ids[scored])
         anime = self._anime.lookup(validation.anime_ids[scored])
-        trained_users = np.bincount(train_users, minlength=len(self._users)) > 0
-        trained_anime = np.bincount(train_anime, minlength=len(self._anime)) > 0
+        trained_users = np.bincount(train_users[rated], minlength=len(self._users)) > 0
+        trained_anime = np.bincount(train_anime[rated], minlength=len(self._anime)) > 0
         known = (users >= 0) & (anime >= 0)
         known[known] = trained_users[users[known]] & trained_anime[anime[known]]
         dropped = int(len(known) - known.sum())
@@ -550,11 +554,13 @@ def _as_ratings(data: tuple, unrated: Optional[float]) -> Ratings:
     )
 
 
-def _renumber(index: IdIndex, codes: np.ndarray, permutation: np.ndarray):
-    """Apply `permutation` (new row of each old row) to an IdIndex and its codes."""
+def _renumber(index: IdIndex, codes: np.ndarray, permutation: np.ndarray) -> IdIndex:
+    """Apply `permutation` (new row of each old row) to an IdIndex, and to its codes in place."""
     ids = np.empty_like(index.ids)
     ids[permutation] = index.ids
-    return IdIndex.from_ids(ids), permutation[codes]
+    # Each code is read before its slot is written, so `out` may be the indices.
+    np.take(permutation, codes, out=codes, mode="clip")
+    return IdIndex.from_ids(ids)
 
 
 def _seen_sets(user_codes, anime_codes, held_out: Optional[ValidationSet], n_users: int):

@@ -36,9 +36,6 @@ class ScoreScale:
             high=high,
         )
 
-    def to_internal(self, scores: np.ndarray) -> np.ndarray:
-        return ((scores - self.shift) / self.scale).astype(np.float32)
-
     def to_ratings(self, internal: np.ndarray) -> np.ndarray:
         ratings = internal.astype(np.float64) * self.scale + self.shift
         return np.clip(ratings, self.low, self.high)

@@ -156,6 +156,46 @@ def test_block_grid_same_for_any_thread_count():
             assert np.array_equal(expected, actual)
 
 
+def _one_epoch_factors(users, items, scores, **transform):
+    grid = _core.BlockGrid(users, items, scores, 300, 200, 8, 5, **transform)
+    arrays = _core.ModelArrays(300, 200, 16)
+    arrays.fill_uniform(0.1, 5, 1)
+    _core.run_epoch(grid, arrays, _core.SgdSettings(), 1.0, 0.0)
+    return grid.size, np.array(arrays.user_factors), np.array(arrays.item_factors)
+
+
+def test_block_grid_leaves_out_nan_and_transforms():
+    rng = np.random.default_rng(2)
+    users = rng.integers(0, 300, size=5000).astype(np.int32)
+    items = rng.integers(0, 200, size=5000).astype(np.int32)
+    scores = rng.integers(1, 11, size=5000).astype(np.float32)
+    unrated = rng.random(5000) < 0.2
+    with_nan = scores.copy()
+    with_nan[unrated] = np.nan
+    # The grid must train as if given only the rated rows, already standardised.
+    expected = _one_epoch_factors(
+        users[~unrated], items[~unrated], (scores[~unrated] - np.float32(7.5)) / np.float32(2.0)
+    )
+    actual = _one_epoch_factors(users, items, with_nan, shift=7.5, scale=2.0)
+    assert actual[0] == expected[0] == np.count_nonzero(~unrated)
+    assert np.array_equal(actual[1], expected[1])
+    assert np.array_equal(actual[2], expected[2])
+
+
+@pytest.mark.parametrize(
+    "transform, message",
+    [
+        ({"scale": 0.0}, "scale: expected a positive finite number"),
+        ({"scale": float("nan")}, "scale: expected a positive finite number"),
+        ({"shift": float("inf")}, "shift: expected a finite number"),
+    ],
+)
+def test_block_grid_rejects_bad_transform(transform, message):
+    users, items, scores = small_grid_inputs()
+    with pytest.raises(ValueError, match=message):
+        _core.BlockGrid(users, items, scores, 3, 3, 2, 0, **transform)
+
+
 def test_block_grid_rejects_zero_threads():
     users, items, scores = small_grid_inputs()
     with pytest.raises(ValueError, match="threads: expected 1 to 4096, got 0"):

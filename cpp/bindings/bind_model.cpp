@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -51,7 +52,8 @@ std::string output_name(OutputFunction output) {
 }
 
 BlockGrid make_grid(const py::array& users, const py::array& items, const py::array& scores,
-                    std::int64_t n_users, std::int64_t n_items, int grid_size, std::uint64_t seed, int threads) {
+                    std::int64_t n_users, std::int64_t n_items, int grid_size, std::uint64_t seed, int threads,
+                    double shift, double scale) {
     check_vector<std::int32_t>(users, "users");
     check_vector<std::int32_t>(items, "items");
     check_vector<float>(scores, "scores");
@@ -61,6 +63,10 @@ BlockGrid make_grid(const py::array& users, const py::array& items, const py::ar
     check_range(n_items, 1, INT32_MAX, "n_items");
     check_range(grid_size, 1, 1024, "grid_size");
     check_range(threads, 1, 4096, "threads");
+    if (!std::isfinite(shift)) throw py::value_error("shift: expected a finite number, got " + std::to_string(shift));
+    if (!std::isfinite(scale) || scale <= 0.0) {
+        throw py::value_error("scale: expected a positive finite number, got " + std::to_string(scale));
+    }
     const auto* user_data = static_cast<const std::int32_t*>(users.data());
     const auto* item_data = static_cast<const std::int32_t*>(items.data());
     const auto* score_data = static_cast<const float*>(scores.data());
@@ -69,7 +75,8 @@ BlockGrid make_grid(const py::array& users, const py::array& items, const py::ar
     // object is touched while the grid is built.
     py::gil_scoped_release release;
     return BlockGrid(user_data, item_data, score_data, count, static_cast<std::int32_t>(n_users),
-                     static_cast<std::int32_t>(n_items), grid_size, seed, threads);
+                     static_cast<std::int32_t>(n_items), grid_size, seed, threads,
+                     ScoreTransform{static_cast<float>(shift), static_cast<float>(scale)});
 }
 
 py::dict epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& settings, double weight,
@@ -154,7 +161,8 @@ void bind_model(py::module_& m) {
     py::class_<BlockGrid>(m, "BlockGrid", "Training ratings in block-major order for the conflict-free schedule.")
         .def(py::init(&make_grid), py::arg("users").noconvert(), py::arg("items").noconvert(),
              py::arg("scores").noconvert(), py::arg("n_users"), py::arg("n_items"), py::arg("grid_size"),
-             py::arg("seed"), py::arg("threads") = 1)
+             py::arg("seed"), py::arg("threads") = 1, py::arg("shift") = 0.0, py::arg("scale") = 1.0,
+             "Rows with a NaN score are left out; the others are stored as (score - shift) / scale.")
         .def_property_readonly("size", &BlockGrid::size)
         .def_property_readonly("grid_size", &BlockGrid::grid_size)
         .def_property_readonly("n_users", &BlockGrid::n_users)

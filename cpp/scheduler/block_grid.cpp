@@ -1,5 +1,6 @@
 #include "scheduler/block_grid.hpp"
 
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -121,7 +122,7 @@ void check_indices(const std::int32_t* values, std::size_t count, std::int32_t l
 
 BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const float* scores,
                      std::size_t count, std::int32_t n_users, std::int32_t n_items, int grid_size,
-                     std::uint64_t seed, int threads)
+                     std::uint64_t seed, int threads, ScoreTransform transform)
     : grid_size_(grid_size), n_users_(n_users), n_items_(n_items) {
     if (grid_size < 1 || grid_size > 1024) {
         throw std::invalid_argument("grid_size: expected 1 to 1024, got " + std::to_string(grid_size));
@@ -131,38 +132,45 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
 
     std::vector<std::size_t> user_counts(n_users, 0);
     std::vector<std::size_t> item_counts(n_items, 0);
+    std::size_t n_rated = 0;
     for (std::size_t k = 0; k < count; ++k) {
+        if (std::isnan(scores[k])) continue;
         ++user_counts[users[k]];
         ++item_counts[items[k]];
+        ++n_rated;
     }
     std::vector<std::int32_t> user_begin, item_begin;
-    user_permutation_ = renumber_into_groups(user_counts, grid_size, count, make_stream(seed, kUserGroupStream), user_begin);
-    item_permutation_ = renumber_into_groups(item_counts, grid_size, count, make_stream(seed, kItemGroupStream), item_begin);
+    user_permutation_ = renumber_into_groups(user_counts, grid_size, n_rated, make_stream(seed, kUserGroupStream), user_begin);
+    item_permutation_ = renumber_into_groups(item_counts, grid_size, n_rated, make_stream(seed, kItemGroupStream), item_begin);
     const auto user_group = group_of_index(user_begin, n_users);
     const auto item_group = group_of_index(item_begin, n_items);
+    auto block_of_rating = [&](std::size_t k) {
+        return static_cast<std::size_t>(user_group[user_permutation_[users[k]]]) * grid_size +
+               item_group[item_permutation_[items[k]]];
+    };
 
-    // Counting sort into block-major order; the input order is kept inside a
-    // block until the shuffle below.
+    // Counting sort into block-major order; the input order is n_rated inside a
+    // block until the shuffle below. The block of a rating is computed in
+    // both passes, which is cheaper than storing it.
     const std::size_t n_blocks = static_cast<std::size_t>(grid_size) * grid_size;
-    std::vector<std::uint32_t> block_of_rating(count);  // G*G <= 2^20 blocks
     offsets_.assign(n_blocks + 1, 0);
     for (std::size_t k = 0; k < count; ++k) {
-        const std::size_t block = static_cast<std::size_t>(user_group[user_permutation_[users[k]]]) * grid_size +
-                                  item_group[item_permutation_[items[k]]];
-        block_of_rating[k] = static_cast<std::uint32_t>(block);
-        ++offsets_[block + 1];
+        if (!std::isnan(scores[k])) ++offsets_[block_of_rating(k) + 1];
     }
     std::partial_sum(offsets_.begin(), offsets_.end(), offsets_.begin());
 
-    users_.resize(count);
-    items_.resize(count);
-    scores_.resize(count);
+    users_.resize(n_rated);
+    items_.resize(n_rated);
+    scores_.resize(n_rated);
+    const float shift = transform.shift;
+    const float scale = transform.scale;
     std::vector<std::size_t> cursor(offsets_.begin(), offsets_.end() - 1);
     for (std::size_t k = 0; k < count; ++k) {
-        const std::size_t slot = cursor[block_of_rating[k]]++;
+        if (std::isnan(scores[k])) continue;
+        const std::size_t slot = cursor[block_of_rating(k)]++;
         users_[slot] = user_permutation_[users[k]];
         items_[slot] = item_permutation_[items[k]];
-        scores_[slot] = scores[k];
+        scores_[slot] = (scores[k] - shift) / scale;
     }
 
     // The visiting order inside each block, fixed for all epochs (see

@@ -43,15 +43,24 @@
 
 namespace pyanimf {
 
+// The affine map from the caller's scores to the scores the grid stores.
+struct ScoreTransform {
+    float shift = 0.0f;
+    float scale = 1.0f;
+};
+
 class BlockGrid {
   public:
     // Copies the ratings (compact user index, anime index, score) into
-    // block-major order, renumbering users and anime (see above). Indices must be in [0, n_users) and [0, n_items);
-    // throws std::invalid_argument naming the first bad entry otherwise.
-    // `threads` share the work, and the grid is the same for any count.
+    // block-major order, renumbering users and anime (see above). Rows whose
+    // score is NaN (unrated) are left out, and the others are stored as
+    // (score - shift) / scale, computed in float. Indices must be in
+    // [0, n_users) and [0, n_items), even on unrated rows; otherwise throws
+    // std::invalid_argument naming the first bad entry. `threads` share the
+    // work, and the grid is the same for any count.
     BlockGrid(const std::int32_t* users, const std::int32_t* items, const float* scores,
               std::size_t count, std::int32_t n_users, std::int32_t n_items, int grid_size,
-              std::uint64_t seed, int threads = 1);
+              std::uint64_t seed, int threads = 1, ScoreTransform transform = {});
 
     int grid_size() const { return grid_size_; }
     std::size_t size() const { return scores_.size(); }
