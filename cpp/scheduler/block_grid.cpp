@@ -149,7 +149,7 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
                item_group[item_permutation_[items[k]]];
     };
 
-    // Counting sort into block-major order; the input order is n_rated inside a
+    // Counting sort into block-major order; the input order is kept inside a
     // block until the shuffle below. The block of a rating is computed in
     // both passes, which is cheaper than storing it.
     const std::size_t n_blocks = static_cast<std::size_t>(grid_size) * grid_size;
