@@ -311,6 +311,8 @@ CORE_CHECKS = [
      ValueError, "n_users: expected 1 to 2147483647, got 2147483648"),
     ("parse marker", lambda: _core.parse_ratings(b"1,2,3\n", "x.csv", float("inf")),
      ValueError, "unrated must be a finite number or None, got inf"),
+    ("parse threads", lambda: _core.parse_ratings(b"1,2,3\n", "x.csv", None, threads=4097),
+     ValueError, "threads: expected 1 to 4096, got 4097"),
 ]
 
 
