@@ -358,6 +358,7 @@ def test_fuzz_core_block_grid_and_epoch(users, items, n_users, n_items, grid_siz
 def test_fuzz_core_id_functions(users, anime):
     expect_clean(lambda: _core.map_ids(users))
     expect_clean(lambda: _core.superseded_rows(users, anime))
+    expect_clean(lambda: _core.superseded_rows(users, anime, threads=2))
     if users.dtype == np.int64 and users.ndim == 1:
         codes, uniques = _core.map_ids(users)
         np.testing.assert_array_equal(uniques[codes], users)

@@ -15,6 +15,7 @@
 #include "bindings/checks.hpp"
 #include "io/csv_reader.hpp"
 #include "io/id_map.hpp"
+#include "io/score_extremes.hpp"
 
 namespace py = pybind11;
 
@@ -105,7 +106,8 @@ py::tuple map_ids(const py::array& ids) {
     return py::make_tuple(to_numpy(std::move(mapping.codes)), to_numpy(std::move(mapping.uniques)));
 }
 
-py::array_t<std::int64_t> superseded_rows(const py::array& user_ids, const py::array& anime_ids) {
+py::array_t<std::int64_t> superseded_rows(const py::array& user_ids, const py::array& anime_ids, int threads) {
+    pyanimf::bindings::check_range(threads, 1, 4096, "threads");
     for (const auto& [array, name] : {std::pair{&user_ids, "user_ids"}, std::pair{&anime_ids, "anime_ids"}}) {
         if (!array->dtype().equal(py::dtype::of<std::int64_t>())) {
             throw py::type_error(std::string("superseded_rows: ") + name + " must have dtype int64, got " +
@@ -129,9 +131,47 @@ py::array_t<std::int64_t> superseded_rows(const py::array& user_ids, const py::a
         // Safe without the GIL: `users` and `anime` hold references to the
         // arrays, so their memory stays allocated, and no Python object is touched.
         py::gil_scoped_release release;
-        rows = pyanimf::io::superseded_rows(users.data(), anime.data(), count);
+        rows = pyanimf::io::superseded_rows(users.data(), anime.data(), count, threads);
     }
     return to_numpy(std::move(rows));
+}
+
+py::dict end_to_dict(const pyanimf::io::ScoreEnd& end) {
+    py::dict result;
+    result["value"] = end.value;
+    result["count"] = end.count;
+    result["first_row"] = end.first_row;
+    result["next"] = end.has_next ? py::object(py::float_(end.next)) : py::object(py::none());
+    return result;
+}
+
+py::dict score_extremes(const py::array& scores, int threads) {
+    pyanimf::bindings::check_range(threads, 1, 4096, "threads");
+    if (!scores.dtype().equal(py::dtype::of<float>())) {
+        throw py::type_error("score_extremes: scores must have dtype float32, got " +
+                             std::string(py::str(scores.dtype())));
+    }
+    if (scores.ndim() != 1) {
+        throw py::value_error("score_extremes: scores must be 1-dimensional, got " + std::to_string(scores.ndim()) +
+                              " dimensions");
+    }
+    // Only read, so copying a strided view once cannot hide an update.
+    const auto contiguous = py::array_t<float, py::array::c_style>::ensure(scores);
+    pyanimf::io::ScoreExtremes extremes;
+    {
+        // Safe without the GIL: `contiguous` keeps a reference to the array,
+        // so its memory stays allocated, and no Python object is touched.
+        py::gil_scoped_release release;
+        extremes = pyanimf::io::find_score_extremes(contiguous.data(), static_cast<std::size_t>(contiguous.size()),
+                                                    threads);
+    }
+    py::dict result;
+    result["scored"] = extremes.scored;
+    if (extremes.scored > 0) {
+        result["highest"] = end_to_dict(extremes.highest);
+        result["lowest"] = end_to_dict(extremes.lowest);
+    }
+    return result;
 }
 
 }  // namespace
@@ -165,9 +205,22 @@ codes[i] is the position of ids[i] in uniques, which lists each distinct id
 once in order of first appearance. Releases the GIL while mapping.)doc");
 
     m.def("superseded_rows", &superseded_rows, py::arg("user_ids").noconvert(), py::arg("anime_ids").noconvert(),
+          py::arg("threads") = 1,
           R"doc(Rows whose (user, anime) pair appears again in a later row, as a sorted int64 array.
 
 Both arguments are 1-D int64 arrays of equal length (ids, or codes of string
-ids). Dropping the returned rows keeps the last row of every pair. Releases
-the GIL while searching.)doc");
+ids). Dropping the returned rows keeps the last row of every pair. Rows sorted
+by user id with anime ids in a dense range are searched on up to threads
+threads. Releases the GIL while searching.)doc");
+
+    m.def("score_extremes", &score_extremes, py::arg("scores").noconvert(), py::arg("threads") = 1,
+          R"doc(Find the highest and lowest of a 1-D float32 array of scores, skipping NaN, on up to threads threads.
+
+Returns {"scored": number of non-NaN scores, "highest": end, "lowest": end},
+without the two ends when scored is 0. Each end is a dict: value, count (rows
+with that value), first_row, and next, the closest other value (the highest
+below the maximum or the lowest above the minimum), None when all scores are
+equal. The value of an end is its first row's score, so of 0.0 and -0.0,
+which compare equal, it is the one that comes first. Releases the GIL while
+scanning.)doc");
 }
