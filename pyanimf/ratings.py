@@ -20,6 +20,7 @@ from pyanimf import _core
 from pyanimf.datasets import bundled_ratings_path, open_data_file, read_gzip
 from pyanimf.errors import RatingsFormatError
 from pyanimf.ids import _as_id_array
+from pyanimf.threads import resolve_threads
 
 logger = logging.getLogger("pyanimf")
 
@@ -130,7 +131,7 @@ class Ratings:
         result = exact.astype(np.float32)
         if unrated is not None:
             result[exact == unrated] = np.nan
-        return cls(*_check_rows(users, anime, result, source or "ratings"), source)
+        return cls(*_check_rows(users, anime, result, source or "ratings", resolve_threads(None)), source)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -175,7 +176,9 @@ class Ratings:
         return Ratings(self.user_ids[mask], self.anime_ids[mask], self.scores[mask], self.source)
 
 
-def load_ratings(path: str | os.PathLike[str] | None = None, *, unrated: float | None = -1.0) -> Ratings:
+def load_ratings(
+    path: str | os.PathLike[str] | None = None, *, unrated: float | None = -1.0, threads: int | None = None
+) -> Ratings:
     """Read a ratings file, plain or gzip-compressed CSV.
 
     ``path=None`` reads the bundled MyAnimeList sample (see
@@ -207,33 +210,37 @@ def load_ratings(path: str | os.PathLike[str] | None = None, *, unrated: float |
     ``7`` are the same id. A column with any other id is a string column,
     and its ids are compared as text, so there ``007`` and ``7`` differ.
 
-    Integer ids are parsed by the native parser. When a file has other ids,
-    such as user names, a slower pure-Python parser reads the whole file
-    with the same rules and returns string ids for the columns that are not
-    all integers. That parser also reads quoted fields that contain the
-    separator, and needs the file to be valid UTF-8.
+    Integer ids are parsed by the native parser. The parser and the two
+    checks above run on ``threads`` threads (default: OMP_NUM_THREADS, else
+    the CPUs this process may use), and the result does not depend on the
+    thread count. When a file has other ids, such as user names, a slower
+    pure-Python parser reads the whole file with the same rules and returns
+    string ids for the columns that are not all integers. That parser also
+    reads quoted fields that contain the separator, and needs the file to
+    be valid UTF-8.
 
     Raises FileNotFoundError for a missing file and RatingsFormatError for a
     malformed or empty one. The message names the file, the line, the column
     and the value.
     """
     _check_unrated(unrated)
+    threads = resolve_threads(threads)
     file_path = bundled_ratings_path() if path is None else Path(os.fspath(path))
     source = str(file_path)
 
     file, is_gzip = open_data_file(file_path, source)
     with file:
         if is_gzip:
-            user_ids, anime_ids, scores = _parse_buffer(read_gzip(file, source), source, unrated)
+            user_ids, anime_ids, scores = _parse_buffer(read_gzip(file, source), source, unrated, threads)
         elif os.fstat(file.fileno()).st_size == 0:
-            user_ids, anime_ids, scores = _parse_buffer(b"", source, unrated)
+            user_ids, anime_ids, scores = _parse_buffer(b"", source, unrated, threads)
         else:
             with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                user_ids, anime_ids, scores = _parse_buffer(mapped, source, unrated)
+                user_ids, anime_ids, scores = _parse_buffer(mapped, source, unrated, threads)
 
     if len(scores) == 0:
         raise RatingsFormatError(f"no ratings in {source}: the file is empty or has only a header line")
-    ratings = Ratings(*_check_rows(user_ids, anime_ids, scores, source), source)
+    ratings = Ratings(*_check_rows(user_ids, anime_ids, scores, source, threads), source)
     if logger.isEnabledFor(logging.INFO):
         logger.info(
             "read %s: %d rows, %d rated, %d unrated, %d users, %d anime",
@@ -255,19 +262,19 @@ def _check_unrated(unrated: object) -> None:
 
 
 def _check_rows(
-    user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str
+    user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str, threads: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Apply the repeated-pair rule and the isolated-score check of `load_ratings`."""
-    user_ids, anime_ids, scores = _drop_superseded_rows(user_ids, anime_ids, scores, source)
-    _warn_isolated_scores(user_ids, anime_ids, scores, source)
+    user_ids, anime_ids, scores = _drop_superseded_rows(user_ids, anime_ids, scores, source, threads)
+    _warn_isolated_scores(user_ids, anime_ids, scores, source, threads)
     return user_ids, anime_ids, scores
 
 
 def _drop_superseded_rows(
-    user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str
+    user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str, threads: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep the last row of each (user, anime) pair, warning when any row is dropped."""
-    rows = _core.superseded_rows(_as_int64_keys(user_ids), _as_int64_keys(anime_ids))
+    rows = _core.superseded_rows(_as_int64_keys(user_ids), _as_int64_keys(anime_ids), threads=threads)
     if len(rows) == 0:
         return user_ids, anime_ids, scores
     first = int(rows[0])
@@ -289,30 +296,32 @@ def _as_int64_keys(ids: np.ndarray) -> np.ndarray:
     return np.unique(ids, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
-def _warn_isolated_scores(user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str) -> None:
+def _warn_isolated_scores(
+    user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str, threads: int
+) -> None:
     """Warn when the highest or lowest score is rare and farther from the others than their range."""
-    scored = ~np.isnan(scores)
-    values = scores[scored]
-    if len(values) < _ISOLATED_MIN_SCORES:
+    extremes = _core.score_extremes(scores, threads=threads)
+    scored = extremes["scored"]
+    if scored < _ISOLATED_MIN_SCORES:
         return
-    max_rows = max(1, int(len(values) * _ISOLATED_MAX_FRACTION))
-    for extreme in (values.max(), values.min()):
-        is_extreme = values == extreme
-        count = int(np.count_nonzero(is_extreme))
+    max_rows = max(1, int(scored * _ISOLATED_MAX_FRACTION))
+    highest, lowest = extremes["highest"], extremes["lowest"]
+    # Each end, with the lowest and highest of the other scores.
+    for end, low, high in ((highest, lowest["value"], highest["next"]), (lowest, lowest["next"], highest["value"])):
+        extreme, count = end["value"], end["count"]
         if count > max_rows:
+            # Also the case where every score is equal, which leaves no other scores.
             continue
-        others = values[~is_extreme]
-        low, high = float(others.min()), float(others.max())
-        gap = float(extreme) - high if extreme > high else low - float(extreme)
+        gap = extreme - high if extreme > high else low - extreme
         if high == low or gap <= high - low:
             continue
-        first = int(np.flatnonzero(scored)[np.argmax(is_extreme)])
+        first = end["first_row"]
         logger.warning(
             "%s: score %g is in %s of %s scored rows, the first for user %r and anime %r, and lies %g away "
             "from the other scores, which range from %g to %g. The rows are kept, and predictions are clipped "
             "to the range of the training scores, so it widens that range. Fix or remove those rows if the "
             "score is a typo, or pass unrated=%g if it marks an anime without a score",
-            source, extreme, f"{count:,}", f"{len(values):,}", user_ids[first].item(), anime_ids[first].item(),
+            source, extreme, f"{count:,}", f"{scored:,}", user_ids[first].item(), anime_ids[first].item(),
             gap, low, high, extreme,
         )
 
@@ -323,11 +332,13 @@ def _count_distinct(ids: np.ndarray) -> int:
     return len(np.unique(ids))
 
 
-def _parse_buffer(data: Any, source: str, unrated: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _parse_buffer(
+    data: Any, source: str, unrated: float | None, threads: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse with the native parser, falling back to the Python parser for string ids."""
     unrated_value = None if unrated is None else float(unrated)
     try:
-        return _core.parse_ratings(data, source, unrated_value)
+        return _core.parse_ratings(data, source, unrated_value, threads=threads)
     except _core.RatingsParseError as error:
         raise RatingsFormatError(str(error)) from None
     except _core.NonIntegerIdError as error:

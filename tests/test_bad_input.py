@@ -227,6 +227,33 @@ def test_superseded_rows_matches_reference(pairs, grouped, dense_anime):
     assert _core.superseded_rows(users, anime).tolist() == superseded_reference(users.tolist(), anime.tolist())
 
 
+@settings(deadline=None, max_examples=100)
+@given(
+    user_counts=st.lists(st.integers(1, 40), min_size=1, max_size=30),
+    anime_span=st.integers(1, 12),
+    seed=st.integers(0, 2**32 - 1),
+    threads=st.integers(1, 3),
+)
+def test_superseded_rows_sorted_users_on_threads(user_counts, anime_span, seed, threads):
+    # Users in increasing order with few anime take the core's in-place path,
+    # which splits the rows between threads at user boundaries.
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(len(user_counts), dtype=np.int64) * 3 - 20, user_counts)
+    anime = rng.integers(0, anime_span, len(users)).astype(np.int64) + 1000
+    expected = superseded_reference(users.tolist(), anime.tolist())
+    assert _core.superseded_rows(users, anime, threads=threads).tolist() == expected
+
+
+def test_superseded_rows_user_split_across_cut():
+    # One user's rows fill most of the array, so a cut in the middle must move past them.
+    users = np.array([1] * 300 + [2] * 10, dtype=np.int64)
+    anime = np.array([item % 4 for item in range(300)] + [0, 0, 1, 2, 3, 3, 3, 4, 5, 6], dtype=np.int64)
+    expected = superseded_reference(users.tolist(), anime.tolist())
+    assert len(expected) == 296 + 3
+    for threads in (1, 2, 4):
+        assert _core.superseded_rows(users, anime, threads=threads).tolist() == expected
+
+
 def test_superseded_rows_rejects_bad_arrays():
     good = np.zeros(3, dtype=np.int64)
     with pytest.raises(TypeError, match="user_ids must have dtype int64, got int32"):
@@ -251,6 +278,10 @@ def core_arrays():
 
 def int32s(*values):
     return np.array(values, dtype=np.int32)
+
+
+def int64s(*values):
+    return np.array(values, dtype=np.int64)
 
 
 def batch_args(**changes):
@@ -311,6 +342,14 @@ CORE_CHECKS = [
      ValueError, "n_users: expected 1 to 2147483647, got 2147483648"),
     ("parse marker", lambda: _core.parse_ratings(b"1,2,3\n", "x.csv", float("inf")),
      ValueError, "unrated must be a finite number or None, got inf"),
+    ("parse threads", lambda: _core.parse_ratings(b"1,2,3\n", "x.csv", None, threads=4097),
+     ValueError, "threads: expected 1 to 4096, got 4097"),
+    ("superseded threads", lambda: _core.superseded_rows(int64s(1), int64s(2), threads=0),
+     ValueError, "threads: expected 1 to 4096, got 0"),
+    ("extremes dtype", lambda: _core.score_extremes(np.ones(3)),
+     TypeError, "scores must have dtype float32, got float64"),
+    ("extremes threads", lambda: _core.score_extremes(np.ones(3, np.float32), threads=0),
+     ValueError, "threads: expected 1 to 4096, got 0"),
 ]
 
 
@@ -370,6 +409,42 @@ def test_isolated_score_no_warning(tmp_path, caplog, change, rows):
     with caplog.at_level(logging.WARNING, logger="pyanimf"):
         load_ratings(write_scores(tmp_path, scores), unrated=None)
     assert not caplog.records
+
+
+def score_extremes_reference(scores):
+    values = scores[~np.isnan(scores)]
+    result = {"scored": len(values)}
+    if len(values) == 0:
+        return result
+    for name, extreme in (("highest", values.max()), ("lowest", values.min())):
+        others = values[values != extreme]
+        next_value = None
+        if len(others) > 0:
+            next_value = float(others.max() if name == "highest" else others.min())
+        result[name] = {
+            "value": float(extreme),
+            "count": int(np.count_nonzero(values == extreme)),
+            "first_row": int(np.flatnonzero(scores == extreme)[0]),
+            "next": next_value,
+        }
+    return result
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    scores=st.lists(st.sampled_from([np.nan, -1.0, 0.0, 1.0, 2.5, 7.0, 10.0, 100.0]), max_size=40),
+    threads=st.integers(1, 3),
+)
+def test_score_extremes_matches_reference(scores, threads):
+    array = np.array(scores, dtype=np.float32)
+    assert _core.score_extremes(array, threads=threads) == score_extremes_reference(array)
+
+
+def test_score_extremes_strided_input():
+    scores = np.array([[5, 0], [1, 0], [5, 0], [3, 0]], dtype=np.float32)[:, 0]
+    extremes = _core.score_extremes(scores)
+    assert extremes["highest"] == {"value": 5.0, "count": 2, "first_row": 0, "next": 3.0}
+    assert extremes["lowest"] == {"value": 1.0, "count": 1, "first_row": 1, "next": 3.0}
 
 
 def test_model_clips_to_training_score_range():

@@ -521,3 +521,133 @@ def test_native_parallel_calls_agree():
     for result in results:
         for column, expected_column in zip(result, expected):
             np.testing.assert_array_equal(column, expected_column)
+
+
+# ---- Chunks and threads ------------------------------------------------------------------------
+#
+# The native parser cuts the data lines into chunks at line starts and parses them on threads.
+# Every chunk count and thread count must give the result, or the error, of one chunk.
+
+
+def native_outcome(data: bytes, unrated: float | None = -1.0, **options):
+    """Return ("ok", users, anime, score bytes) or (error type name, message) of the native parser."""
+    try:
+        users, anime, scores = _core.parse_ratings(data, SOURCE, unrated, **options)
+    except (_core.RatingsParseError, _core.NonIntegerIdError) as error:
+        return type(error).__name__, str(error)
+    # Bytes, so that NaN compares equal to NaN and -0.0 differs from 0.0.
+    return "ok", users.tolist(), anime.tolist(), scores.tobytes()
+
+
+def assert_same_for_every_chunk_count(data: bytes, unrated: float | None = -1.0):
+    """Check every chunk count from 1 to one past the byte count, on 1 and 2 threads."""
+    expected = native_outcome(data, unrated)
+    for chunks in range(1, len(data) + 2):
+        for threads in (1, 2):
+            outcome = native_outcome(data, unrated, threads=threads, chunks=chunks)
+            assert outcome == expected, f"chunks={chunks}, threads={threads}"
+    return expected
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+@pytest.mark.parametrize("header", [False, True], ids=["no-header", "header"])
+@pytest.mark.parametrize("final_newline", [False, True], ids=["no-final", "final"])
+def test_chunks_cut_at_every_position(line_end, header, final_newline):
+    lines = [b"user_id,anime_id,rating"] if header else []
+    lines += [b"1,10,8", b"1,11,-1", b"", b"  ", b"2,10,7.5", b"3,12,10"]
+    data = line_end.join(lines) + (line_end if final_newline else b"")
+    outcome = assert_same_for_every_chunk_count(data)
+    assert outcome[0] == "ok"
+    assert outcome[1] == [1, 1, 2, 3]
+    assert outcome[2] == [10, 11, 10, 12]
+    np.testing.assert_array_equal(np.frombuffer(outcome[3], np.float32), [8, np.nan, 7.5, 10])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"1,10,8\r\n2,20,7\r3,30,6\n\n\r\n4,40,5\r\r5,50,4",  # all three line ends mixed, with blank lines
+        b"\r\n\r\nuser_id,anime_id,rating\r\n1,10,8\r\n",  # blank lines before the header
+        b"\xef\xbb\xbf1::10::8\r2::20::7\r",  # BOM and a two-character separator
+        b"userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,1029,3.0,1260759179\n",  # an ignored column
+        b"1,10,8\r\n\r\n2,20,7\r3,30,6\n4,40,oops\r\n5,50,4",  # an error after mixed line ends
+        b"1,10,8\r2,20\r3,30,6\r",  # too few fields
+        b"1,10,8\n2,bob,7\n3,30,x\n",  # a string id before a bad score
+        b"1,10,8\n",  # one line
+        b"user_id,anime_id,rating\n",  # no data lines
+        b"",
+    ],
+)
+def test_chunks_agree_on_layouts(data):
+    assert_same_for_every_chunk_count(data)
+
+
+def test_chunks_second_chunk_error_line():
+    good = b"".join(b"%d,10,8\n" % user for user in range(1, 50))
+    data = b"user_id,anime_id,rating\n" + good + good + b"7,10,x\n" + good
+    # Line 1 is the header, so the bad row is on line 1 + 49 + 49 + 1.
+    for threads in (1, 2):
+        outcome = native_outcome(data, threads=threads, chunks=2)
+        assert outcome[0] == "RatingsParseError"
+        assert outcome[1].startswith(f"{SOURCE}, line 100, column 'rating': invalid score 'x'")
+        assert outcome == native_outcome(data)
+
+
+def test_chunks_error_line_counts_crlf_once():
+    data = b"1,10,8\r\n2,10,8\r3,10,8\r\n\r\n" * 20 + b"4,10,bad\r\n"
+    for chunks in (2, 3, 7):
+        outcome = native_outcome(data, threads=2, chunks=chunks)
+        assert outcome[0] == "RatingsParseError"
+        assert outcome[1].startswith(f"{SOURCE}, line 81, column 3 (score): invalid score 'bad'")
+
+
+@pytest.mark.parametrize(
+    ("first_bad", "second_bad", "expected_type", "expected_start"),
+    [
+        (b"7,10,x", b"8,10,y", "RatingsParseError", "line 31, column 3 (score): invalid score 'x'"),
+        (b"bob,10,8", b"8,10,y", "NonIntegerIdError", "line 31, column 1 (user id): user id 'bob'"),
+        (b"7,10,x", b"bob,10,8", "RatingsParseError", "line 31, column 3 (score): invalid score 'x'"),
+    ],
+    ids=["two-format-errors", "string-id-first", "format-error-first"],
+)
+def test_chunks_earliest_error_wins(first_bad, second_bad, expected_type, expected_start):
+    good = b"1,10,8\n" * 30
+    data = good + first_bad + b"\n" + good + good + second_bad + b"\n" + good
+    for chunks in (2, 4, 8):
+        for threads in (1, 2):
+            outcome = native_outcome(data, threads=threads, chunks=chunks)
+            assert outcome[0] == expected_type
+            assert outcome[1].startswith(f"{SOURCE}, {expected_start}")
+
+
+def test_chunks_more_than_lines():
+    # More chunks than lines leaves most chunks empty.
+    data = b"user_id,anime_id,rating\n1,10,8\n2,20,7"
+    for chunks in (None, 3, 50, 10**6):
+        outcome = native_outcome(data, threads=2, chunks=chunks)
+        assert outcome[:3] == ("ok", [1, 2], [10, 20])
+
+
+def test_chunks_default_split_matches_one_thread(tmp_path):
+    # Over 2 MiB of data lines, so that the default cuts one chunk per thread.
+    rng = np.random.default_rng(7)
+    count = 200_000
+    users = np.sort(rng.integers(0, 5_000, count))
+    anime = rng.integers(0, 3_000, count)
+    scores = rng.integers(-1, 11, count)
+    lines = [f"{user},{item},{score}" for user, item, score in zip(users, anime, scores)]
+    lines[1000] = ""
+    data = ("user_id,anime_id,rating\r\n" + "\r\n".join(lines)).encode()
+    assert len(data) > 2 * 2**20
+    one = native_outcome(data, threads=1)
+    two = native_outcome(data, threads=2)
+    assert one[0] == "ok"
+    assert len(one[1]) == count - 1
+    assert two == one
+
+
+def test_native_rejects_invalid_threads_chunks():
+    with pytest.raises(ValueError, match="threads: expected 1 to 4096, got 0"):
+        _core.parse_ratings(b"1,10,8\n", SOURCE, -1.0, threads=0)
+    with pytest.raises(ValueError, match="chunks: expected a positive integer or None, got 0"):
+        _core.parse_ratings(b"1,10,8\n", SOURCE, -1.0, chunks=0)

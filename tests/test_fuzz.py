@@ -107,6 +107,21 @@ def test_fuzz_parsers_agree(data, unrated):
 
 
 @fuzz
+@given(data=ratings_bytes, unrated=st.sampled_from([None, -1.0]), chunks=st.integers(2, 80),
+       threads=st.integers(1, 3))
+def test_fuzz_chunks_agree_with_one_chunk(data, unrated, chunks, threads):
+    # Cutting the data lines into chunks must change neither the columns nor the error.
+    def outcome(**options):
+        try:
+            users, anime, scores = _core.parse_ratings(data, SOURCE, unrated, **options)
+        except (_core.RatingsParseError, _core.NonIntegerIdError) as error:
+            return type(error).__name__, str(error)
+        return "ok", users.tolist(), anime.tolist(), scores.tobytes()
+
+    assert outcome(threads=threads, chunks=chunks) == outcome(chunks=1)
+
+
+@fuzz
 @given(data=ratings_bytes, compress=st.booleans())
 def test_fuzz_load_ratings_file(data, compress):
     with tempfile.TemporaryDirectory() as directory:
@@ -343,6 +358,7 @@ def test_fuzz_core_block_grid_and_epoch(users, items, n_users, n_items, grid_siz
 def test_fuzz_core_id_functions(users, anime):
     expect_clean(lambda: _core.map_ids(users))
     expect_clean(lambda: _core.superseded_rows(users, anime))
+    expect_clean(lambda: _core.superseded_rows(users, anime, threads=2))
     if users.dtype == np.int64 and users.ndim == 1:
         codes, uniques = _core.map_ids(users)
         np.testing.assert_array_equal(uniques[codes], users)

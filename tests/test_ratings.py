@@ -199,6 +199,43 @@ def test_load_logs_counts(tmp_path, caplog):
     assert str(path) in message
 
 
+def test_load_threads_same_result(tmp_path, caplog):
+    # Over 2 MiB, so that two threads parse a chunk each, with a repeated pair and an
+    # isolated score in the second half of the file.
+    rng = np.random.default_rng(3)
+    count = 250_000
+    users = np.sort(rng.integers(0, 8_000, count))
+    anime = rng.integers(0, 2_000, count)
+    scores = rng.integers(1, 11, count).astype(str)
+    scores[200_000] = "100"
+    lines = [f"{user},{item},{score}" for user, item, score in zip(users, anime, scores)]
+    lines[200_001] = f"{users[200_002]},{anime[200_002]},5"
+    path = write(tmp_path, "r.csv", ("user_id,anime_id,rating\n" + "\n".join(lines) + "\n").encode())
+    assert path.stat().st_size > 2 * 2**20
+
+    results = []
+    for threads in (1, 2):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="pyanimf"):
+            ratings = load_ratings(path, threads=threads)
+        results.append((ratings, [record.getMessage() for record in caplog.records]))
+    (one, one_warnings), (two, two_warnings) = results
+    np.testing.assert_array_equal(one.user_ids, two.user_ids)
+    np.testing.assert_array_equal(one.anime_ids, two.anime_ids)
+    assert one.scores.tobytes() == two.scores.tobytes()
+    assert len(one_warnings) == 2
+    assert "repeat" in one_warnings[0]
+    assert "score 100 is in 1 of" in one_warnings[1]
+    assert two_warnings == one_warnings
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_load_rejects_invalid_threads(tmp_path, threads):
+    path = write(tmp_path, "r.csv", SAMPLE)
+    with pytest.raises(ValueError, match="threads: expected a positive integer or None"):
+        load_ratings(path, threads=threads)
+
+
 # ---- String ids through the Python fallback -------------------------------------------------
 
 

@@ -12,8 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include "bindings/checks.hpp"
 #include "io/csv_reader.hpp"
 #include "io/id_map.hpp"
+#include "io/score_extremes.hpp"
 
 namespace py = pybind11;
 
@@ -21,12 +23,13 @@ namespace {
 
 // Hand a vector's memory to a 1-D numpy array without copying: the vector
 // moves into a heap object that the array's base capsule deletes.
-template <typename T>
-py::array_t<T> to_numpy(std::vector<T>&& values) {
+template <typename T, typename Allocator>
+py::array_t<T> to_numpy(std::vector<T, Allocator>&& values) {
+    using Vector = std::vector<T, Allocator>;
     if (values.empty()) return py::array_t<T>(0);
-    auto owned = std::make_unique<std::vector<T>>(std::move(values));
-    py::capsule base(owned.get(), [](void* pointer) { delete static_cast<std::vector<T>*>(pointer); });
-    std::vector<T>* raw = owned.release();  // the capsule owns it from here
+    auto owned = std::make_unique<Vector>(std::move(values));
+    py::capsule base(owned.get(), [](void* pointer) { delete static_cast<Vector*>(pointer); });
+    Vector* raw = owned.release();  // the capsule owns it from here
     return py::array_t<T>(static_cast<py::ssize_t>(raw->size()), raw->data(), base);
 }
 
@@ -55,10 +58,15 @@ private:
     Py_buffer view_{};
 };
 
-py::tuple parse_ratings(const py::buffer& data, const std::string& source, std::optional<double> unrated) {
+py::tuple parse_ratings(const py::buffer& data, const std::string& source, std::optional<double> unrated,
+                        int threads, std::optional<long long> chunks) {
     if (unrated && !std::isfinite(*unrated)) {
         throw py::value_error("parse_ratings: unrated must be a finite number or None, got " +
                               std::string(py::repr(py::float_(*unrated))));
+    }
+    pyanimf::bindings::check_range(threads, 1, 4096, "threads");
+    if (chunks && *chunks < 1) {
+        throw py::value_error("chunks: expected a positive integer or None, got " + std::to_string(*chunks));
     }
     const ByteView view(data);
     pyanimf::io::RatingsColumns columns;
@@ -67,7 +75,8 @@ py::tuple parse_ratings(const py::buffer& data, const std::string& source, std::
         // memory valid (bytearray and mmap cannot resize or close while it
         // exists), and parsing touches no Python object.
         py::gil_scoped_release release;
-        columns = pyanimf::io::parse_ratings(view.bytes(), source, unrated);
+        columns = pyanimf::io::parse_ratings(view.bytes(), source, unrated, threads,
+                                             chunks ? static_cast<std::size_t>(*chunks) : 0);
     }
     return py::make_tuple(to_numpy(std::move(columns.user_ids)), to_numpy(std::move(columns.anime_ids)),
                           to_numpy(std::move(columns.scores)));
@@ -97,7 +106,8 @@ py::tuple map_ids(const py::array& ids) {
     return py::make_tuple(to_numpy(std::move(mapping.codes)), to_numpy(std::move(mapping.uniques)));
 }
 
-py::array_t<std::int64_t> superseded_rows(const py::array& user_ids, const py::array& anime_ids) {
+py::array_t<std::int64_t> superseded_rows(const py::array& user_ids, const py::array& anime_ids, int threads) {
+    pyanimf::bindings::check_range(threads, 1, 4096, "threads");
     for (const auto& [array, name] : {std::pair{&user_ids, "user_ids"}, std::pair{&anime_ids, "anime_ids"}}) {
         if (!array->dtype().equal(py::dtype::of<std::int64_t>())) {
             throw py::type_error(std::string("superseded_rows: ") + name + " must have dtype int64, got " +
@@ -121,9 +131,47 @@ py::array_t<std::int64_t> superseded_rows(const py::array& user_ids, const py::a
         // Safe without the GIL: `users` and `anime` hold references to the
         // arrays, so their memory stays allocated, and no Python object is touched.
         py::gil_scoped_release release;
-        rows = pyanimf::io::superseded_rows(users.data(), anime.data(), count);
+        rows = pyanimf::io::superseded_rows(users.data(), anime.data(), count, threads);
     }
     return to_numpy(std::move(rows));
+}
+
+py::dict end_to_dict(const pyanimf::io::ScoreEnd& end) {
+    py::dict result;
+    result["value"] = end.value;
+    result["count"] = end.count;
+    result["first_row"] = end.first_row;
+    result["next"] = end.has_next ? py::object(py::float_(end.next)) : py::object(py::none());
+    return result;
+}
+
+py::dict score_extremes(const py::array& scores, int threads) {
+    pyanimf::bindings::check_range(threads, 1, 4096, "threads");
+    if (!scores.dtype().equal(py::dtype::of<float>())) {
+        throw py::type_error("score_extremes: scores must have dtype float32, got " +
+                             std::string(py::str(scores.dtype())));
+    }
+    if (scores.ndim() != 1) {
+        throw py::value_error("score_extremes: scores must be 1-dimensional, got " + std::to_string(scores.ndim()) +
+                              " dimensions");
+    }
+    // Only read, so copying a strided view once cannot hide an update.
+    const auto contiguous = py::array_t<float, py::array::c_style>::ensure(scores);
+    pyanimf::io::ScoreExtremes extremes;
+    {
+        // Safe without the GIL: `contiguous` keeps a reference to the array,
+        // so its memory stays allocated, and no Python object is touched.
+        py::gil_scoped_release release;
+        extremes = pyanimf::io::find_score_extremes(contiguous.data(), static_cast<std::size_t>(contiguous.size()),
+                                                    threads);
+    }
+    py::dict result;
+    result["scored"] = extremes.scored;
+    if (extremes.scored > 0) {
+        result["highest"] = end_to_dict(extremes.highest);
+        result["lowest"] = end_to_dict(extremes.lowest);
+    }
+    return result;
 }
 
 }  // namespace
@@ -136,13 +184,19 @@ void bind_io(py::module_& m) {
     py::register_exception<pyanimf::io::NonIntegerIdError>(m, "NonIntegerIdError", PyExc_ValueError);
 
     m.def("parse_ratings", &parse_ratings, py::arg("data"), py::arg("source"), py::arg("unrated"),
+          py::arg("threads") = 1, py::arg("chunks") = py::none(),
           R"doc(Parse ratings text into (user_ids int64, anime_ids int64, scores float32) arrays.
 
 data is the whole decompressed file as a bytes-like object (bytes, memoryview,
 mmap). source names it in error messages. A score equal to unrated is stored
 as NaN; unrated=None keeps every score. Raises RatingsParseError for malformed
 text and NonIntegerIdError when an id is not an integer, so that the caller can
-retry with a parser that supports string ids. Releases the GIL while parsing.)doc");
+retry with a parser that supports string ids. Releases the GIL while parsing.
+
+The data lines are cut at line starts into `chunks` parts, parsed on up to
+`threads` threads (1 to 4096). chunks=None uses one part per thread, and
+fewer for data under 1 MiB per thread. Neither changes the result or the
+error raised, which is always the one on the first bad line of the file.)doc");
 
     m.def("map_ids", &map_ids, py::arg("ids").noconvert(),
           R"doc(Map a 1-D int64 array to (codes int32, uniques int64).
@@ -151,9 +205,22 @@ codes[i] is the position of ids[i] in uniques, which lists each distinct id
 once in order of first appearance. Releases the GIL while mapping.)doc");
 
     m.def("superseded_rows", &superseded_rows, py::arg("user_ids").noconvert(), py::arg("anime_ids").noconvert(),
+          py::arg("threads") = 1,
           R"doc(Rows whose (user, anime) pair appears again in a later row, as a sorted int64 array.
 
 Both arguments are 1-D int64 arrays of equal length (ids, or codes of string
-ids). Dropping the returned rows keeps the last row of every pair. Releases
-the GIL while searching.)doc");
+ids). Dropping the returned rows keeps the last row of every pair. Rows sorted
+by user id with anime ids in a dense range are searched on up to threads
+threads. Releases the GIL while searching.)doc");
+
+    m.def("score_extremes", &score_extremes, py::arg("scores").noconvert(), py::arg("threads") = 1,
+          R"doc(Find the highest and lowest of a 1-D float32 array of scores, skipping NaN, on up to threads threads.
+
+Returns {"scored": number of non-NaN scores, "highest": end, "lowest": end},
+without the two ends when scored is 0. Each end is a dict: value, count (rows
+with that value), first_row, and next, the closest other value (the highest
+below the maximum or the lowest above the minimum), None when all scores are
+equal. The value of an end is its first row's score, so of 0.0 and -0.0,
+which compare equal, it is the one that comes first. Releases the GIL while
+scanning.)doc");
 }

@@ -1,4 +1,9 @@
-// Single-pass parser of ratings text. See csv_reader.hpp for the accepted format.
+// Parser of ratings text. See csv_reader.hpp for the accepted format.
+//
+// After the first line sets the layout, the data lines are cut into chunks
+// at line starts. One pass counts each chunk's lines, which sizes the
+// output and numbers the lines. A second pass parses each chunk into its
+// own part of the output, the chunks on parallel threads.
 //
 // The hot loop parses each field in place with no copy and no allocation: ids
 // with a digit loop, scores with a digit loop plus one correctly rounded
@@ -10,11 +15,16 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <limits>
 #include <system_error>
+
+#include "io/line_chunks.hpp"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -33,8 +43,6 @@ namespace {
 constexpr std::size_t kMaxShownChars = 40;
 // A NUL byte this close to the start means UTF-16 (or UTF-32) text.
 constexpr std::size_t kUtf16ProbeBytes = 4096;
-// Bytes read to estimate the average line length for reserving the columns.
-constexpr std::size_t kRowEstimateSampleBytes = 64 * 1024;
 
 constexpr std::array<std::string_view, 5> kUserColumnNames = {
     "user_id", "userId", "user", "uid", "username"};
@@ -317,12 +325,29 @@ void reject_utf16(std::string_view text, const std::string& source) {
 
 // ---- Parser -----------------------------------------------------------------
 
+// A piece of the data lines, parsed by one thread.
+struct Chunk {
+    TextRange text{nullptr, nullptr};
+    std::size_t lines = 0;         // lines that start in `text`
+    std::size_t lines_before = 0;  // lines of the file before `text`
+    std::size_t first_row = 0;     // output index of its first row, before blank lines are closed up
+    std::size_t rows = 0;          // rows parsed: `lines` less the blank lines
+    std::exception_ptr error;      // the error on its first bad line, if any
+};
+
+// Output positions of the next parsed row.
+struct RowCursor {
+    std::int64_t* user_ids;
+    std::int64_t* anime_ids;
+    float* scores;
+};
+
 class Parser {
 public:
     Parser(std::string_view text, const std::string& source, std::optional<double> unrated)
         : begin_(text.data()), end_(text.data() + text.size()), source_(source), unrated_(unrated) {}
 
-    RatingsColumns run();
+    RatingsColumns run(int threads, std::size_t chunk_count);
 
 private:
     void detect_separator(std::string_view first_line, std::size_t line);
@@ -331,14 +356,18 @@ private:
     bool resolve_columns(std::string_view first_line, std::size_t line);
     std::string column_label(std::size_t column) const;
     std::string score_hint() const;
-    void reserve(RatingsColumns& out, const char* data_start) const;
+    // Parse the data lines, which start at `data_start` after `lines_before_data` lines.
+    void parse_data(const char* data_start, std::size_t lines_before_data, int threads, std::size_t chunk_count,
+                    RatingsColumns& out) const;
+    // Parse the rows of `chunk` into `out` from index chunk.first_row, and set chunk.rows.
+    void parse_chunk(Chunk& chunk, RatingsColumns& out) const;
 
     // kUserAnimeScore: the columns are exactly user id, anime id, score.
     template <std::size_t SepSize, bool kUserAnimeScore>
-    void parse_rows(const char* p, std::size_t line, RatingsColumns& out) const;
+    std::size_t parse_rows(TextRange text, std::size_t line, RowCursor out) const;
     // Parse the rows that start before `stop`; `line` is the last line number read.
     template <std::size_t SepSize, bool kUserAnimeScore, bool kChecked>
-    const char* parse_row_range(const char* p, const char* stop, std::size_t& line, RatingsColumns& out) const;
+    const char* parse_row_range(const char* p, const char* stop, std::size_t& line, RowCursor& out) const;
     template <std::size_t SepSize>
     const char* find_field_end(const char* p) const;
     template <std::size_t SepSize>
@@ -366,7 +395,7 @@ private:
     std::vector<std::string> header_fields_;  // trimmed header names, for messages
 };
 
-RatingsColumns Parser::run() {
+RatingsColumns Parser::run(int threads, std::size_t chunk_count) {
     const std::string_view text(begin_, static_cast<std::size_t>(end_ - begin_));
     reject_utf16(text, source_);
 
@@ -403,21 +432,94 @@ RatingsColumns Parser::run() {
         data_start = skip_line_break(first_end, end_);
         lines_before_data = line;
     }
-    reserve(out, data_start);
+    parse_data(data_start, lines_before_data, threads, chunk_count, out);
+    return out;
+}
+
+void Parser::parse_data(const char* data_start, std::size_t lines_before_data, int threads,
+                        std::size_t chunk_count, RatingsColumns& out) const {
+    const auto size = static_cast<std::size_t>(end_ - data_start);
+    if (chunk_count == 0) {
+        chunk_count = std::min(static_cast<std::size_t>(threads), size / kMinChunkBytes);
+    }
+    // More chunks than bytes would only add empty ones.
+    chunk_count = std::max<std::size_t>(1, std::min(chunk_count, size));
+    std::vector<Chunk> chunks;
+    chunks.reserve(chunk_count);
+    for (const TextRange& range : cut_at_line_starts(data_start, end_, chunk_count)) {
+        Chunk chunk;
+        chunk.text = range;
+        chunks.push_back(std::move(chunk));
+    }
+    const int team = static_cast<int>(std::min(static_cast<std::size_t>(threads), chunks.size()));
+    const auto chunk_total = static_cast<std::ptrdiff_t>(chunks.size());
+
+    // Each line gives at most one row, so the line counts size the output
+    // and place each chunk's rows, and they number each chunk's lines.
+#pragma omp parallel for num_threads(team) schedule(dynamic, 1)
+    for (std::ptrdiff_t k = 0; k < chunk_total; ++k) {
+        chunks[k].lines = count_lines(chunks[k].text.begin, chunks[k].text.end);
+    }
+    std::size_t lines = 0;
+    for (Chunk& chunk : chunks) {
+        chunk.lines_before = lines_before_data + lines;
+        chunk.first_row = lines;
+        lines += chunk.lines;
+    }
+    out.user_ids.resize(lines);
+    out.anime_ids.resize(lines);
+    out.scores.resize(lines);
+    advise_huge_pages(out.user_ids.data(), lines * sizeof(std::int64_t));
+    advise_huge_pages(out.anime_ids.data(), lines * sizeof(std::int64_t));
+    advise_huge_pages(out.scores.data(), lines * sizeof(float));
+
+    // A chunk after one that failed cannot hold the first error, so it is skipped.
+    std::atomic<std::ptrdiff_t> first_failed{chunk_total};
+#pragma omp parallel for num_threads(team) schedule(dynamic, 1)
+    for (std::ptrdiff_t k = 0; k < chunk_total; ++k) {
+        if (k > first_failed.load(std::memory_order_relaxed)) continue;
+        try {
+            parse_chunk(chunks[k], out);
+        } catch (...) {
+            chunks[k].error = std::current_exception();
+            std::ptrdiff_t failed = first_failed.load(std::memory_order_relaxed);
+            while (k < failed && !first_failed.compare_exchange_weak(failed, k, std::memory_order_relaxed)) {
+            }
+        }
+    }
+    for (const Chunk& chunk : chunks) {
+        if (chunk.error) std::rethrow_exception(chunk.error);
+    }
+
+    // Close the gaps that blank lines left at the end of each chunk's part.
+    std::size_t rows = 0;
+    for (const Chunk& chunk : chunks) {
+        if (chunk.first_row != rows && chunk.rows > 0) {
+            std::memmove(out.user_ids.data() + rows, out.user_ids.data() + chunk.first_row,
+                         chunk.rows * sizeof(std::int64_t));
+            std::memmove(out.anime_ids.data() + rows, out.anime_ids.data() + chunk.first_row,
+                         chunk.rows * sizeof(std::int64_t));
+            std::memmove(out.scores.data() + rows, out.scores.data() + chunk.first_row, chunk.rows * sizeof(float));
+        }
+        rows += chunk.rows;
+    }
+    out.user_ids.resize(rows);
+    out.anime_ids.resize(rows);
+    out.scores.resize(rows);
+}
+
+void Parser::parse_chunk(Chunk& chunk, RatingsColumns& out) const {
+    const RowCursor cursor{out.user_ids.data() + chunk.first_row, out.anime_ids.data() + chunk.first_row,
+                           out.scores.data() + chunk.first_row};
     const bool user_anime_score =
         roles_.size() == 3 && roles_[0] == Role::kUser && roles_[1] == Role::kAnime && roles_[2] == Role::kScore;
     if (sep_.size == 2) {
-        if (user_anime_score) {
-            parse_rows<2, true>(data_start, lines_before_data, out);
-        } else {
-            parse_rows<2, false>(data_start, lines_before_data, out);
-        }
-    } else if (user_anime_score) {
-        parse_rows<1, true>(data_start, lines_before_data, out);
+        chunk.rows = user_anime_score ? parse_rows<2, true>(chunk.text, chunk.lines_before, cursor)
+                                      : parse_rows<2, false>(chunk.text, chunk.lines_before, cursor);
     } else {
-        parse_rows<1, false>(data_start, lines_before_data, out);
+        chunk.rows = user_anime_score ? parse_rows<1, true>(chunk.text, chunk.lines_before, cursor)
+                                      : parse_rows<1, false>(chunk.text, chunk.lines_before, cursor);
     }
-    return out;
 }
 
 void Parser::detect_separator(std::string_view first_line, std::size_t line) {
@@ -526,25 +628,6 @@ std::string Parser::score_hint() const {
     }
     return "scores must be finite decimal numbers such as 8 or 7.5 "
            "(no unrated marker is set, so every line needs a score)";
-}
-
-void Parser::reserve(RatingsColumns& out, const char* data_start) const {
-    const std::size_t size = static_cast<std::size_t>(end_ - data_start);
-    const std::size_t sample = std::min(size, kRowEstimateSampleBytes);
-    std::size_t breaks = static_cast<std::size_t>(std::count(data_start, data_start + sample, '\n'));
-    if (breaks == 0) breaks = static_cast<std::size_t>(std::count(data_start, data_start + sample, '\r'));
-    // Estimate: rows in the sample scaled to the whole size, plus 5% and a
-    // margin for a final line without a break. An underestimate only costs a
-    // reallocation.
-    const double rows = sample == 0 ? 0.0 : static_cast<double>(breaks + 1) * static_cast<double>(size) /
-                                                  static_cast<double>(sample);
-    const std::size_t estimate = static_cast<std::size_t>(rows * 1.05) + 16;
-    out.user_ids.reserve(estimate);
-    out.anime_ids.reserve(estimate);
-    out.scores.reserve(estimate);
-    advise_huge_pages(out.user_ids.data(), estimate * sizeof(std::int64_t));
-    advise_huge_pages(out.anime_ids.data(), estimate * sizeof(std::int64_t));
-    advise_huge_pages(out.scores.data(), estimate * sizeof(float));
 }
 
 // ---- Errors -----------------------------------------------------------------
@@ -705,19 +788,21 @@ inline const char* parse_score_fast(const char* p, const char* end, char sep, fl
 }
 
 template <std::size_t SepSize, bool kUserAnimeScore>
-void Parser::parse_rows(const char* p, std::size_t line, RatingsColumns& out) const {
+std::size_t Parser::parse_rows(TextRange text, std::size_t line, RowCursor out) const {
     // Rows that start before the last line break end at or before it, so they
-    // can use the unchecked fast paths. Only the final line, when the file has
-    // no final newline, needs the checked ones.
-    const char* last_break = end_;
-    while (last_break > p && !is_line_break(last_break[-1])) --last_break;
-    p = parse_row_range<SepSize, kUserAnimeScore, false>(p, last_break, line, out);
-    parse_row_range<SepSize, kUserAnimeScore, true>(p, end_, line, out);
+    // can use the unchecked fast paths. Only the final line of the file, when
+    // it has no final newline, needs the checked ones. Every other chunk ends
+    // just after a line break.
+    const std::int64_t* const first = out.user_ids;
+    const char* last_break = text.end;
+    while (last_break > text.begin && !is_line_break(last_break[-1])) --last_break;
+    const char* p = parse_row_range<SepSize, kUserAnimeScore, false>(text.begin, last_break, line, out);
+    parse_row_range<SepSize, kUserAnimeScore, true>(p, text.end, line, out);
+    return static_cast<std::size_t>(out.user_ids - first);
 }
 
 template <std::size_t SepSize, bool kUserAnimeScore, bool kChecked>
-const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t& line,
-                                    RatingsColumns& out) const {
+const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t& line, RowCursor& out) const {
     // Locals, not members: the compiler must otherwise reload members after
     // every store, since a char pointer may alias anything.
     const char* const end = end_;
@@ -727,11 +812,11 @@ const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t
     const bool has_marker = unrated_.has_value();
     const double marker = has_marker ? *unrated_ : 0.0;
     const float not_rated = std::numeric_limits<float>::quiet_NaN();
+    // Locals as well, so that the output positions stay in registers.
+    std::int64_t* user_out = out.user_ids;
+    std::int64_t* anime_out = out.anime_ids;
+    float* score_out = out.scores;
 
-    // NOTE: single-threaded. A parallel version would cut the buffer at line
-    // breaks into one chunk per thread, parse each chunk into its own columns
-    // and concatenate them. Line numbers in errors then need a count of the
-    // lines in each earlier chunk.
     while (p < stop) {
         ++line;
         if (is_line_break(*p)) {
@@ -802,10 +887,11 @@ const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t
         }
         p = skip_line_break(p, end);
 
-        out.user_ids.push_back(user);
-        out.anime_ids.push_back(anime);
-        out.scores.push_back(score);
+        *user_out++ = user;
+        *anime_out++ = anime;
+        *score_out++ = score;
     }
+    out = RowCursor{user_out, anime_out, score_out};
     return p;
 }
 
@@ -879,8 +965,12 @@ const char* Parser::parse_score_slow(const char* field, std::size_t line, const 
 
 }  // namespace
 
-RatingsColumns parse_ratings(std::string_view text, const std::string& source, std::optional<double> unrated) {
-    return Parser(text, source, unrated).run();
+RatingsColumns parse_ratings(std::string_view text, const std::string& source, std::optional<double> unrated,
+                             int threads, std::size_t chunks) {
+    if (threads < 1) {
+        throw std::invalid_argument("parse_ratings: threads must be at least 1, got " + std::to_string(threads));
+    }
+    return Parser(text, source, unrated).run(threads, chunks);
 }
 
 }  // namespace pyanimf::io

@@ -6,6 +6,9 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
+
+#include "common/worker_errors.hpp"
 
 namespace pyanimf::io {
 namespace {
@@ -125,10 +128,132 @@ std::vector<std::int32_t> compact_codes(const std::int64_t* ids, std::size_t cou
     return std::move(mapping.codes);
 }
 
+// A piece of the rows [begin, end).
+struct RowRange {
+    std::size_t begin;
+    std::size_t end;
+};
+
+// Cut [0, count) into `pieces` ranges of about equal size.
+std::vector<RowRange> cut_rows(std::size_t count, std::size_t pieces) {
+    std::vector<RowRange> ranges;
+    for (std::size_t k = 0; k < pieces; ++k) {
+        ranges.push_back(RowRange{count / pieces * k + count % pieces * k / pieces,
+                                  count / pieces * (k + 1) + count % pieces * (k + 1) / pieces});
+    }
+    return ranges;
+}
+
+// Move each cut forward to the next row whose user differs from the row
+// before, so that no user's rows are split between two ranges.
+void align_to_users(std::vector<RowRange>& ranges, const std::int64_t* users, std::size_t count) {
+    for (std::size_t k = 1; k < ranges.size(); ++k) {
+        std::size_t cut = std::max(ranges[k].begin, ranges[k - 1].begin);
+        while (cut > 0 && cut < count && users[cut] == users[cut - 1]) ++cut;
+        ranges[k - 1].end = cut;
+        ranges[k].begin = cut;
+    }
+}
+
+// Whether the user ids never decrease, and the range of the anime ids.
+struct ColumnScan {
+    bool users_sorted = true;
+    std::int64_t anime_low = std::numeric_limits<std::int64_t>::max();
+    std::int64_t anime_high = std::numeric_limits<std::int64_t>::min();
+};
+
+ColumnScan scan_columns(const std::int64_t* users, const std::int64_t* anime, std::size_t count, int threads) {
+    const std::vector<RowRange> ranges = cut_rows(count, static_cast<std::size_t>(threads));
+    std::vector<ColumnScan> scans(ranges.size());
+    const auto range_count = static_cast<std::ptrdiff_t>(ranges.size());
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (std::ptrdiff_t k = 0; k < range_count; ++k) {
+        const RowRange range = ranges[k];
+        if (range.begin == range.end) continue;
+        // Starting one row early checks the order across the cut.
+        const std::size_t first = range.begin > 0 ? range.begin - 1 : 0;
+        scans[k].users_sorted = std::is_sorted(users + first, users + range.end);
+        const auto [low, high] = std::minmax_element(anime + range.begin, anime + range.end);
+        scans[k].anime_low = *low;
+        scans[k].anime_high = *high;
+    }
+    ColumnScan result;
+    for (const ColumnScan& scan : scans) {
+        result.users_sorted = result.users_sorted && scan.users_sorted;
+        result.anime_low = std::min(result.anime_low, scan.anime_low);
+        result.anime_high = std::max(result.anime_high, scan.anime_high);
+    }
+    return result;
+}
+
+// superseded_rows for rows sorted by user id with anime ids that span at
+// most `n_anime` values from `anime_low`: no codes to build and no sort by
+// user. Each range of rows contains whole users, so threads search their
+// own ranges, each with its own table.
+std::vector<std::int64_t> superseded_sorted_rows(const std::int64_t* users, const std::int64_t* anime,
+                                                 std::size_t count, std::int64_t anime_low, std::size_t n_anime,
+                                                 int threads) {
+    // Each thread's table takes 8 bytes per anime id, so a table larger than
+    // about a byte per row runs on one thread.
+    const std::size_t pieces = n_anime * 8 * static_cast<std::size_t>(threads) <= count
+                                   ? static_cast<std::size_t>(threads)
+                                   : 1;
+    std::vector<RowRange> ranges = cut_rows(count, pieces);
+    align_to_users(ranges, users, count);
+    std::vector<std::vector<std::int64_t>> found(ranges.size());
+    const auto range_count = static_cast<std::ptrdiff_t>(ranges.size());
+    const auto base = static_cast<std::uint64_t>(anime_low);
+    constexpr std::size_t kNoRow = std::numeric_limits<std::size_t>::max();
+    WorkerErrors errors;
+
+#pragma omp parallel for num_threads(static_cast<int>(pieces)) schedule(static, 1)
+    for (std::ptrdiff_t k = 0; k < range_count; ++k) {
+        try {
+            const RowRange range = ranges[k];
+            // last_row[a] is the last row seen for anime a. When it lies in
+            // the current user's rows, this row repeats its pair.
+            std::vector<std::size_t> last_row(n_anime, kNoRow);
+            std::vector<std::int64_t>& superseded = found[k];
+            std::size_t user_start = range.begin;
+            for (std::size_t row = range.begin; row < range.end; ++row) {
+                if (row > range.begin && users[row] != users[row - 1]) user_start = row;
+                const auto item = static_cast<std::size_t>(static_cast<std::uint64_t>(anime[row]) - base);
+                const std::size_t previous = last_row[item];
+                if (previous != kNoRow && previous >= user_start) {
+                    superseded.push_back(static_cast<std::int64_t>(previous));
+                }
+                last_row[item] = row;
+            }
+            std::sort(superseded.begin(), superseded.end());
+        } catch (...) {
+            errors.capture();
+        }
+    }
+    errors.rethrow_if_any();
+
+    // The ranges are in row order, so their sorted lists join into one.
+    std::vector<std::int64_t> superseded;
+    for (const std::vector<std::int64_t>& rows : found) superseded.insert(superseded.end(), rows.begin(), rows.end());
+    return superseded;
+}
+
 }  // namespace
 
 std::vector<std::int64_t> superseded_rows(const std::int64_t* users, const std::int64_t* anime,
-                                          std::size_t count) {
+                                          std::size_t count, int threads) {
+    if (threads < 1) {
+        throw std::invalid_argument("superseded_rows: threads must be at least 1, got " + std::to_string(threads));
+    }
+    if (count == 0) return {};
+    const ColumnScan scan = scan_columns(users, anime, count, threads);
+    // Unsigned arithmetic, so that the full int64 range cannot overflow.
+    const std::uint64_t anime_span =
+        static_cast<std::uint64_t>(scan.anime_high) - static_cast<std::uint64_t>(scan.anime_low);
+    if (scan.users_sorted && anime_span < kMaxDenseRange && anime_span <= count) {
+        return superseded_sorted_rows(users, anime, count, scan.anime_low, static_cast<std::size_t>(anime_span) + 1,
+                                      threads);
+    }
+
     std::size_t n_users = 0;
     std::size_t n_anime = 0;
     const std::vector<std::int32_t> user_codes = compact_codes(users, count, n_users);

@@ -20,12 +20,18 @@ IdMapping map_ids(const std::int64_t* ids, std::size_t count);
 
 // Rows whose (user, anime) pair appears again in a later row, in increasing
 // order. Under the rule "the last row of a pair wins" these are the rows to
-// drop. Time and memory are O(count). Memory is 8 bytes per row for the
-// codes and 12 bytes per anime id, counting every id in their range when that
-// range is at most `count` and only distinct ids otherwise. It is 8 bytes
-// more per row when the rows of a user are not contiguous.
-// Throws std::length_error like map_ids.
+// drop. Time and memory are O(count).
+//
+// The common case is searched in place on up to `threads` threads: user ids
+// that never decrease, and anime ids whose max - min is at most `count` and
+// below 2^26. Each thread then needs a table of 8 bytes per value from min
+// to max. Otherwise, on one thread, memory is 8 bytes per row for the codes and 12
+// bytes per anime id, counting every id in their range when that range is at
+// most `count` and only distinct ids otherwise. It is 8 bytes more per row
+// when the rows of a user are not contiguous.
+// Throws std::length_error like map_ids, and std::invalid_argument when
+// `threads` is below 1.
 std::vector<std::int64_t> superseded_rows(const std::int64_t* users, const std::int64_t* anime,
-                                          std::size_t count);
+                                          std::size_t count, int threads = 1);
 
 }  // namespace pyanimf::io
