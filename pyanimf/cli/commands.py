@@ -39,7 +39,7 @@ def fit(args: argparse.Namespace) -> int:
         )
     started = time.perf_counter()
     path = args.ratings if args.ratings is not None else bundled_ratings_path()
-    ratings = load_ratings(path, unrated=_parse_unrated(args.unrated))
+    ratings = load_ratings(path, unrated=_parse_unrated(args.unrated), threads=args.threads)
     loaded = time.perf_counter()
     print(f"ratings: {path}: {len(ratings):,} rows, {ratings.n_rated:,} scored "
           f"({len(ratings) - ratings.n_rated:,} unrated), loaded in {loaded - started:.2f} s")

@@ -85,7 +85,7 @@ def _load(args: argparse.Namespace):
     from pyanimf.cli.commands import _parse_unrated
 
     path = args.ratings if args.ratings is not None else bundled_ratings_path()
-    ratings = load_ratings(path, unrated=_parse_unrated(args.unrated))
+    ratings = load_ratings(path, unrated=_parse_unrated(args.unrated), threads=args.threads)
     print(f"ratings: {path}: {len(ratings):,} rows, {ratings.n_rated:,} scored")
     return ratings
 

@@ -29,8 +29,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-biases", action="store_true",
                         help="leave out the global mean and the user and anime biases")
     parser.add_argument("--threads", type=int, default=None,
-                        help="training threads (default: OMP_NUM_THREADS, else the CPUs this process may use, "
-                             "at most one per 100,000 scores)")
+                        help="threads for loading and training (default: OMP_NUM_THREADS, else the CPUs this "
+                             "process may use; training uses at most one per 100,000 scores)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the validation split and of the model (default: 0)")
     parser.add_argument("--unrated", default="-1", metavar="SCORE",
