@@ -223,8 +223,8 @@ class Model:
         anime, anime_codes = IdIndex.encode(ratings.anime_ids)
         rated = ratings.rated
         n_scores = int(np.count_nonzero(rated))
-        self._scale = ScoreScale.fit(ratings.scores[rated], self.output)
         threads = resolve_threads(self.threads)
+        self._scale = ScoreScale.fit(ratings.scores, self.output, threads)
         if self.threads is None:
             # On a small data set the blocks are short, so the cost of
             # starting tasks, and on a busy machine of waiting for a

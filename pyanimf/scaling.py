@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from pyanimf import _core
+
 
 @dataclass(frozen=True)
 class ScoreScale:
@@ -22,15 +24,19 @@ class ScoreScale:
     high: float
 
     @classmethod
-    def fit(cls, scores: np.ndarray, output: str) -> "ScoreScale":
-        low = float(scores.min())
-        high = float(scores.max())
+    def fit(cls, scores: np.ndarray, output: str, threads: int = 1) -> "ScoreScale":
+        """Fit the map to float32 `scores`, skipping NaN (unrated); at least one must be a number."""
+        summary = _core.score_summary(np.ascontiguousarray(scores, dtype=np.float32), threads)
+        if summary["count"] == 0:
+            raise ValueError("scores: expected at least one score that is not NaN")
+        low = float(summary["low"])
+        high = float(summary["high"])
         if output == "sigmoid":
             spread = high - low
             return cls(shift=low, scale=spread if spread > 0 else 1.0, low=low, high=high)
-        deviation = float(scores.std(dtype=np.float64))
+        deviation = float(summary["std"])
         return cls(
-            shift=float(scores.mean(dtype=np.float64)),
+            shift=float(summary["mean"]),
             scale=deviation if deviation > 0 else 1.0,
             low=low,
             high=high,

@@ -12,6 +12,7 @@
 #include "model/model_arrays.hpp"
 #include "scheduler/block_grid.hpp"
 #include "sgd/epoch.hpp"
+#include "sgd/score_summary.hpp"
 
 namespace py = pybind11;
 using namespace pyanimf;
@@ -189,6 +190,29 @@ void bind_model(py::module_& m) {
         .def_property(
             "output", [](const SgdSettings& s) { return output_name(s.output); },
             [](SgdSettings& s, const std::string& name) { s.output = parse_output(name); });
+
+    m.def(
+        "score_summary",
+        [](const py::array& scores, int threads) {
+            check_vector<float>(scores, "scores");
+            check_range(threads, 1, 4096, "threads");
+            const auto* data = static_cast<const float*>(scores.data());
+            const auto count = static_cast<std::size_t>(scores.size());
+            ScoreSummary summary;
+            {
+                py::gil_scoped_release release;
+                summary = summarise_scores(data, count, threads);
+            }
+            py::dict out;
+            out["count"] = summary.count;
+            out["mean"] = summary.mean;
+            out["std"] = summary.std_dev;
+            out["low"] = summary.low;
+            out["high"] = summary.high;
+            return out;
+        },
+        py::arg("scores").noconvert(), py::arg("threads") = 1,
+        "Count, mean, population standard deviation, lowest and highest of the scores that are not NaN.");
 
     m.def("run_epoch", &epoch, py::arg("grid"), py::arg("model"), py::arg("settings"), py::arg("weight"),
           py::arg("bias"), py::arg("kernel") = "auto", py::arg("threads") = 1, py::arg("seed") = 0,
