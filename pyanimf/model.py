@@ -19,6 +19,9 @@ logger = logging.getLogger("pyanimf")
 
 OUTPUTS = ("identity", "sigmoid")
 
+# With grid_size=None, the anime rows of one column group take at most this much memory.
+GRID_GROUP_BYTES = 768 * 1024
+
 # With threads=None, fit uses at most one thread per this many training scores.
 RATINGS_PER_AUTOMATIC_THREAD = 100_000
 
@@ -57,6 +60,22 @@ class FitReport:
     validation_dropped: int
     threads: int
     kernel: str
+    grid_size: int
+
+
+def automatic_grid_size(n_anime: int, dim: int) -> int:
+    """Return the grid size that fit uses when ``grid_size`` is None.
+
+    The smallest size from 8 up for which one column group's anime rows
+    (padded to 16 floats) take at most 768 KiB, capped at 64. Each block
+    then updates anime rows that stay in a core's L2 cache (1 MiB on AMD
+    Zen 4), while users are revisited as few times an epoch as that allows,
+    since each visit reloads a user's row from memory. It depends on the
+    data only, so the model is the same for any thread count.
+    """
+    row_bytes = -(-dim // 16) * 16 * 4
+    needed = -(-n_anime * row_bytes // GRID_GROUP_BYTES)
+    return int(min(max(needed, 8), 64))
 
 
 class Model:
@@ -98,10 +117,13 @@ class Model:
     seed : int
         Seed of the initial embeddings, the block grid and the epoch order.
         The same seed gives a bit-identical model for any thread count.
-    grid_size : int
+    grid_size : int or None
         The rating matrix is cut into ``grid_size x grid_size`` blocks for the
-        conflict-free parallel schedule. At least twice the thread count keeps
-        threads busy; changing it changes the model.
+        conflict-free parallel schedule; changing it changes the model. None
+        picks it from the data's shape (`automatic_grid_size`): 8 or more,
+        so that one block's anime rows take at most about 768 KiB and stay
+        in a core's L2 cache. At least twice the thread count keeps threads
+        busy, so with more than 4 threads set it to twice their number.
     init_std : float
         Standard deviation of the initial embeddings times ``sqrt(dim)``.
         They are drawn uniformly, the same for any thread count.
@@ -134,7 +156,7 @@ class Model:
         output: str = "identity",
         threads: Optional[int] = None,
         seed: int = 0,
-        grid_size: int = 16,
+        grid_size: Optional[int] = None,
         init_std: float = 0.1,
         dense_learning_rate: Optional[float] = None,
         early_stopping: bool = True,
@@ -149,7 +171,8 @@ class Model:
             dense_learning_rate = defaults["dense_learning_rate"]
         _check_int("dim", dim, 1, 65536)
         _check_int("epochs", epochs, 1, 1_000_000)
-        _check_int("grid_size", grid_size, 1, 1024)
+        if grid_size is not None:
+            _check_int("grid_size", grid_size, 1, 1024)
         _check_int("seed", seed, 0, 2**64 - 1)
         _check_float("learning_rate", learning_rate, positive=True)
         _check_float("regularization", regularization)
@@ -238,11 +261,12 @@ class Model:
             "on" if _core.openmp_enabled else "off",
         )
 
+        grid_size = self.grid_size if self.grid_size is not None else automatic_grid_size(len(anime), self.dim)
         # The grid leaves out the unrated rows (NaN) and standardises the
         # scores itself, so fit passes the columns without filtered copies.
         grid = _core.BlockGrid(
             user_codes, anime_codes, np.ascontiguousarray(ratings.scores),
-            len(users), len(anime), self.grid_size, self.seed, threads,
+            len(users), len(anime), grid_size, self.seed, threads,
             shift=self._scale.shift, scale=self._scale.scale,
         )
         # The grid renumbers users and anime so that each of its groups is a
@@ -279,6 +303,7 @@ class Model:
             validation_dropped=0 if held_out is None else held_out.dropped,
             threads=threads,
             kernel=_core.available_kernels()[0] if self.kernel == "auto" else self.kernel,
+            grid_size=grid_size,
         )
         if interrupted is not None:
             raise interrupted

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from pyanimf import Model, ModelFileError, TrainingDivergedError
+from pyanimf.model import automatic_grid_size
 from pyanimf.ratings import Ratings
 
 
@@ -212,6 +213,7 @@ def test_callback_called_each_epoch(small_ratings):
         ({"output": "relu"}, "output: expected one of"),
         ({"threads": 0}, "threads: expected a positive integer or None, got 0"),
         ({"epochs": 2.5}, "epochs: expected an integer"),
+        ({"grid_size": 0}, "grid_size: expected an integer from 1 to 1024"),
     ],
 )
 def test_model_rejects_bad_settings(settings, message):
@@ -301,3 +303,26 @@ def test_save_load_keeps_history(trained, tmp_path):
     assert loaded.history_ == trained.history_
     assert loaded.best_epoch_ == trained.best_epoch_
     assert loaded.best_epoch_ >= 1
+
+
+@pytest.mark.parametrize(
+    "n_anime, dim, expected",
+    [
+        (100, 128, 8),  # small catalogues keep the minimum
+        (11_410, 128, 8),  # 11,410 x 512 bytes = 7.4 x 768 KiB
+        (16_872, 128, 11),  # 10.98 x 768 KiB
+        (16_872, 100, 10),  # rows of 100 floats are padded to 112: 9.6 x 768 KiB
+        (16_872, 64, 8),  # 5.5 x 768 KiB, raised to the minimum
+        (10_000_000, 128, 64),  # capped
+    ],
+)
+def test_automatic_grid_size_from_shape(n_anime, dim, expected):
+    assert automatic_grid_size(n_anime, dim) == expected
+
+
+def test_fit_reports_grid_size(small_ratings):
+    automatic = Model(dim=8, epochs=1).fit(small_ratings)
+    assert automatic.grid_size is None
+    assert automatic.fit_report_.grid_size == automatic_grid_size(len(automatic.anime_ids), 8)
+    explicit = Model(dim=8, epochs=1, grid_size=3).fit(small_ratings)
+    assert explicit.fit_report_.grid_size == 3

@@ -1,7 +1,8 @@
 // The conflict-free schedule of parallel SGD.
 //
 // Grid. Users are split into G row groups and anime into G column groups, so
-// the rating matrix becomes G x G blocks. G is a setting (default 16) and does
+// the rating matrix becomes G x G blocks. G is a setting (by default chosen
+// from the number of anime, see pyanimf.model.automatic_grid_size) and does
 // not depend on the thread count. Users and anime are assigned to groups in a
 // seeded random order, filling each group up to 1/G of the ratings, so blocks
 // hold similar numbers of ratings and no group collects all the popular anime.
