@@ -13,6 +13,7 @@ import numpy as np
 
 from pyanimf import _core, load_ratings
 from pyanimf.ids import IdIndex
+from pyanimf.model import automatic_grid_size
 
 
 def main() -> None:
@@ -22,7 +23,7 @@ def main() -> None:
     users, user_rows = IdIndex.encode(ratings.user_ids[rated])
     anime, anime_rows = IdIndex.encode(ratings.anime_ids[rated])
     scores = ((ratings.scores[rated] - 7.8) / 1.5).astype(np.float32)
-    grid = _core.BlockGrid(user_rows, anime_rows, scores, len(users), len(anime), 16, 0)
+    grid = _core.BlockGrid(user_rows, anime_rows, scores, len(users), len(anime), automatic_grid_size(len(anime), 128), 0)
     arrays = _core.ModelArrays(len(users), len(anime), 128)
     arrays.user_factors[:] = 0.01
     arrays.item_factors[:] = 0.01

@@ -42,6 +42,7 @@ import numpy as np
 
 from pyanimf import Model, _core, load_ratings
 from pyanimf.ids import IdIndex
+from pyanimf.model import automatic_grid_size
 
 
 def median_seconds(function, repeat: int, pause: float = 0.0) -> float:
@@ -94,7 +95,9 @@ def epoch_seconds(ratings, dim: int, threads: int, repeat: int) -> float:
     users, user_rows = IdIndex.encode(ratings.user_ids[rated])
     anime, anime_rows = IdIndex.encode(ratings.anime_ids[rated])
     scores = ((ratings.scores[rated] - 7.5) / 1.5).astype(np.float32)
-    grid = _core.BlockGrid(user_rows, anime_rows, scores, len(users), len(anime), 16, 0)
+    # The grid size that Model.fit would choose for these ratings.
+    grid_size = automatic_grid_size(len(anime), dim)
+    grid = _core.BlockGrid(user_rows, anime_rows, scores, len(users), len(anime), grid_size, 0)
     arrays = _core.ModelArrays(len(users), len(anime), dim)
     rng = np.random.default_rng(0)
     arrays.user_factors[:] = rng.standard_normal((len(users), dim), dtype=np.float32) * 0.01
