@@ -271,8 +271,8 @@ class Model:
         )
         # The grid renumbers users and anime so that each of its groups is a
         # contiguous range of rows; the model's rows follow that numbering.
-        self._users = _renumber(users, user_codes, grid.user_permutation())
-        self._anime = _renumber(anime, anime_codes, grid.item_permutation())
+        self._users = _renumber(users, user_codes, grid.user_permutation(), threads)
+        self._anime = _renumber(anime, anime_codes, grid.item_permutation(), threads)
         self._arrays = self._initial_arrays(len(self._users), len(self._anime), threads)
         held_out = self._validation_set(validation, user_codes, anime_codes, rated)
         run = TrainingRun(
@@ -579,12 +579,11 @@ def _as_ratings(data: tuple, unrated: Optional[float]) -> Ratings:
     )
 
 
-def _renumber(index: IdIndex, codes: np.ndarray, permutation: np.ndarray) -> IdIndex:
+def _renumber(index: IdIndex, codes: np.ndarray, permutation: np.ndarray, threads: int) -> IdIndex:
     """Apply `permutation` (new row of each old row) to an IdIndex, and to its codes in place."""
     ids = np.empty_like(index.ids)
     ids[permutation] = index.ids
-    # Each code is read before its slot is written, so `out` may be the indices.
-    np.take(permutation, codes, out=codes, mode="clip")
+    _core.permute_codes(codes, permutation, threads)
     return IdIndex.from_ids(ids)
 
 

@@ -277,3 +277,29 @@ def test_group_items_by_user_rejects_out_of_range_user():
     users = np.array([0, 4], dtype=np.int32)
     with pytest.raises(ValueError, match=r"users: expected indices in \[0, 4\), got 4 at position 1"):
         _core.group_items_by_user(users, np.zeros(2, dtype=np.int32), 4)
+
+
+def test_permute_codes_in_place_any_thread_count():
+    rng = np.random.default_rng(3)
+    permutation = rng.permutation(1000).astype(np.int32)
+    codes = rng.integers(0, 1000, size=100_003).astype(np.int32)
+    expected = permutation[codes]
+    for threads in (1, 2, 3):
+        result = codes.copy()
+        _core.permute_codes(result, permutation, threads)
+        assert np.array_equal(result, expected)
+
+
+def test_permute_codes_bad_code_changes_nothing():
+    permutation = np.array([2, 0, 1], dtype=np.int32)
+    codes = np.array([0, 1, 3, 2, -1], dtype=np.int32)
+    with pytest.raises(ValueError, match=r"codes: expected values in \[0, 3\), got 3 at position 2"):
+        _core.permute_codes(codes, permutation, 2)
+    assert codes.tolist() == [0, 1, 3, 2, -1]
+
+
+def test_permute_codes_rejects_read_only():
+    codes = np.zeros(3, dtype=np.int32)
+    codes.flags.writeable = False
+    with pytest.raises(ValueError, match="codes: expected a writeable array"):
+        _core.permute_codes(codes, np.zeros(1, dtype=np.int32))

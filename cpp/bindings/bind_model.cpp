@@ -80,6 +80,35 @@ BlockGrid make_grid(const py::array& users, const py::array& items, const py::ar
                      ScoreTransform{static_cast<float>(shift), static_cast<float>(scale)});
 }
 
+// Replace each code c in `codes` by permutation[c], in place, on `threads`
+// threads. Every code is checked first, so an invalid one leaves `codes` as
+// it was.
+void permute_codes(py::array& codes, const py::array& permutation, int threads) {
+    check_vector<std::int32_t>(codes, "codes", true);
+    check_vector<std::int32_t>(permutation, "permutation");
+    check_range(threads, 1, 4096, "threads");
+    auto* values = static_cast<std::int32_t*>(codes.mutable_data());
+    const auto* order = static_cast<const std::int32_t*>(permutation.data());
+    const auto count = static_cast<std::int64_t>(codes.size());
+    const auto limit = static_cast<std::int32_t>(permutation.size());
+    std::int64_t first_bad = count;
+    {
+        py::gil_scoped_release release;
+#pragma omp parallel for num_threads(threads) reduction(min : first_bad)
+        for (std::int64_t k = 0; k < count; ++k) {
+            if ((values[k] < 0 || values[k] >= limit) && k < first_bad) first_bad = k;
+        }
+        if (first_bad == count) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+            for (std::int64_t k = 0; k < count; ++k) values[k] = order[values[k]];
+        }
+    }
+    if (first_bad < count) {
+        throw py::value_error("codes: expected values in [0, " + std::to_string(limit) + "), got " +
+                              std::to_string(values[first_bad]) + " at position " + std::to_string(first_bad));
+    }
+}
+
 py::dict epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& settings, double weight,
                double bias, const std::string& kernel, int threads, std::uint64_t seed, std::uint64_t epoch_index) {
     if (static_cast<std::size_t>(grid.n_users()) != model.user_factors.rows() ||
@@ -213,6 +242,9 @@ void bind_model(py::module_& m) {
         },
         py::arg("scores").noconvert(), py::arg("threads") = 1,
         "Count, mean, population standard deviation, lowest and highest of the scores that are not NaN.");
+
+    m.def("permute_codes", &permute_codes, py::arg("codes").noconvert(), py::arg("permutation").noconvert(),
+          py::arg("threads") = 1, "Replace each code c by permutation[c], in place; int32 arrays.");
 
     m.def("run_epoch", &epoch, py::arg("grid"), py::arg("model"), py::arg("settings"), py::arg("weight"),
           py::arg("bias"), py::arg("kernel") = "auto", py::arg("threads") = 1, py::arg("seed") = 0,
