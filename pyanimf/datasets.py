@@ -116,13 +116,18 @@ def read_file_bytes(path: Path, source: str) -> bytes:
 def open_data_file(path: Path, source: str) -> tuple[BinaryIO, bool]:
     """Open a file for binary reading and return it with whether it is gzip-compressed.
 
-    Compression is detected from the first bytes, not from the suffix. Raises
-    FileNotFoundError for a missing file and RatingsFormatError for bzip2, xz,
-    zstd or zip data. The caller closes the file.
+    Compression is detected from the first bytes, not from the suffix. A
+    stream that cannot seek, such as a pipe or ``/dev/stdin``, is read into
+    memory first and returned as an ``io.BytesIO``. Raises FileNotFoundError
+    for a missing file and RatingsFormatError for bzip2, xz, zstd or zip
+    data. The caller closes the file.
     """
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "file not found", source)
     file = open(path, "rb")
+    if not file.seekable():
+        with file:
+            file = io.BytesIO(file.read())
     head = file.read(6)
     file.seek(0)
     if head.startswith(_GZIP_MAGIC):

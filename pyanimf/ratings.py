@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import logging
 import math
 import mmap
@@ -232,6 +233,8 @@ def load_ratings(
     with file:
         if is_gzip:
             user_ids, anime_ids, scores = _parse_buffer(read_gzip(file, source), source, unrated, threads)
+        elif isinstance(file, io.BytesIO):  # a pipe, read into memory
+            user_ids, anime_ids, scores = _parse_buffer(file.getvalue(), source, unrated, threads)
         elif os.fstat(file.fileno()).st_size == 0:
             user_ids, anime_ids, scores = _parse_buffer(b"", source, unrated, threads)
         else:

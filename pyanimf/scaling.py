@@ -29,6 +29,12 @@ class ScoreScale:
         summary = _core.score_summary(np.ascontiguousarray(scores, dtype=np.float32), threads)
         if summary["count"] == 0:
             raise ValueError("scores: expected at least one score that is not NaN")
+        if not np.isfinite(summary["mean"]):
+            position = int(np.flatnonzero(np.isinf(scores))[0])
+            raise ValueError(
+                f"scores: expected finite numbers or NaN (unrated), got {scores[position]} at position {position}; "
+                "remove the row or build the ratings with Ratings.from_arrays, which checks them"
+            )
         low = float(summary["low"])
         high = float(summary["high"])
         if output == "sigmoid":

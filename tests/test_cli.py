@@ -207,3 +207,24 @@ def test_batch_size_without_all_rejected(model_file, capsys):
     path, _ = model_file
     assert main(["recommend", str(path), "--user", "1", "--batch-size", "5"]) == 1
     assert "--batch-size: only used with --all" in capsys.readouterr().err
+
+
+def test_fit_reads_ratings_from_pipe(tmp_path):
+    # A pipe cannot seek, so the loader reads it into memory first.
+    lines = "\n".join(["user_id,anime_id,rating", *bundled_lines()]) + "\n"
+    output = tmp_path / "piped.npz"
+    result = subprocess.run(
+        [sys.executable, "-m", "pyanimf", "fit", "/dev/stdin", "--dim", "4", "--epochs", "1", "-q", "-o", str(output)],
+        input=lines, capture_output=True, text=True, timeout=300, cwd=tempfile.gettempdir(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ratings: /dev/stdin: 199 rows" in result.stdout
+    assert output.is_file()
+
+
+@pytest.mark.parametrize("command", ["fit", "cv", "tune"])
+@pytest.mark.parametrize("threads", ["0", "5000"])
+def test_threads_option_out_of_range(command, threads, capsys):
+    extra = ["--dim", "4,8"] if command == "tune" else []
+    assert main([command, str(bundled_ratings_path()), "--threads", threads, *extra]) == 1
+    assert f"--threads: expected an integer from 1 to 4096, got {threads}" in capsys.readouterr().err

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from pyanimf import Model
+from pyanimf.threads import resolve_threads
 
 
 def train(ratings, **settings):
@@ -51,5 +52,13 @@ def test_automatic_threads_capped_for_small_data(small_ratings, monkeypatch):
 
 def test_invalid_thread_environment_rejected(small_ratings, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "many")
-    with pytest.raises(ValueError, match="OMP_NUM_THREADS: expected a positive integer, got 'many'"):
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS: expected an integer from 1 to 4096, got 'many'"):
         train(small_ratings, seed=3)
+
+
+@pytest.mark.parametrize("threads", [0, 4097, 10**30, 2.5, True])
+def test_thread_count_outside_range_rejected(threads):
+    with pytest.raises(ValueError, match="threads: expected an integer from 1 to 4096 or None"):
+        resolve_threads(threads)
+    with pytest.raises(ValueError, match="threads: expected an integer from 1 to 4096 or None"):
+        Model(threads=threads)

@@ -211,7 +211,7 @@ def test_callback_called_each_epoch(small_ratings):
         ({"learning_rate": 0.0}, "learning_rate: expected a positive finite number"),
         ({"regularization": -1.0}, "regularization: expected a non-negative"),
         ({"output": "relu"}, "output: expected one of"),
-        ({"threads": 0}, "threads: expected a positive integer or None, got 0"),
+        ({"threads": 0}, "threads: expected an integer from 1 to 4096 or None, got 0"),
         ({"epochs": 2.5}, "epochs: expected an integer"),
         ({"grid_size": 0}, "grid_size: expected an integer from 1 to 1024"),
     ],

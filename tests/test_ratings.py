@@ -232,7 +232,7 @@ def test_load_threads_same_result(tmp_path, caplog):
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True])
 def test_load_rejects_invalid_threads(tmp_path, threads):
     path = write(tmp_path, "r.csv", SAMPLE)
-    with pytest.raises(ValueError, match="threads: expected a positive integer or None"):
+    with pytest.raises(ValueError, match="threads: expected an integer from 1 to 4096 or None"):
         load_ratings(path, threads=threads)
 
 

@@ -65,3 +65,9 @@ def test_scale_fit_equal_scores_keeps_unit_scale():
 def test_scale_fit_rejects_only_nan():
     with pytest.raises(ValueError, match="at least one score that is not NaN"):
         ScoreScale.fit(np.array([np.nan], dtype=np.float32), "identity")
+
+
+def test_scale_fit_rejects_infinite_score():
+    scores = np.array([5.0, np.nan, np.inf, 6.0], dtype=np.float32)
+    with pytest.raises(ValueError, match="scores: expected finite numbers or NaN .unrated., got inf at position 2"):
+        ScoreScale.fit(scores, "identity")

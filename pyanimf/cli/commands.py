@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from pyanimf import build_info
+from pyanimf.cli.options import check_thread_option
 from pyanimf.datasets import bundled_ratings_path, load_anime_names
 from pyanimf.errors import TrainingDivergedError
 from pyanimf.files import atomic_text_file
@@ -31,6 +32,7 @@ def fit(args: argparse.Namespace) -> int:
         raise ValueError(f"--validation: expected a fraction in [0, 1), got {args.validation}")
     if args.plot is not None:
         require_matplotlib()  # fail before training, not after
+    check_thread_option(args.threads)
     with _options_named():
         model = Model(
             args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
@@ -88,7 +90,7 @@ def _save_after_interrupt(model: Model, interrupted: TrainingInterrupted, output
     stopped = f"pyanimf: interrupted after epoch {interrupted.completed_epochs} of {interrupted.total_epochs}"
     if output is None:
         print(f"{stopped}; no model saved, because -o was not given (with -o MODEL the model of the "
-              "last completed epoch is saved when training is interrupted)", file=sys.stderr)
+              f"kept epoch, here {interrupted.kept_epoch}, is saved when training is interrupted)", file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
     model.save(output)
     print(f"{stopped}; saved the model of epoch {interrupted.kept_epoch} to {output}", file=sys.stderr)

@@ -84,6 +84,7 @@ def _shared_settings(args: argparse.Namespace) -> dict:
 def _load(args: argparse.Namespace):
     from pyanimf.cli.commands import _parse_unrated
 
+    options.check_thread_option(args.threads)
     path = args.ratings if args.ratings is not None else bundled_ratings_path()
     ratings = load_ratings(path, unrated=_parse_unrated(args.unrated), threads=args.threads)
     print(f"ratings: {path}: {len(ratings):,} rows, {ratings.n_rated:,} scored")

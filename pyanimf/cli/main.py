@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fraction of scored rows held out for validation; 0 trains on all (default: 0.1)")
     fit.add_argument("-o", "--output", default=None, metavar="MODEL",
                      help="where to save the model (default: model.npz). When Ctrl-C stops training, the "
-                          "model of the last completed epoch is saved only if -o is given")
+                          "kept epoch (the best so far by validation RMSE, or the last completed one with "
+                          "--no-early-stopping or --validation 0) is saved only if -o is given")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     fit.add_argument("--plot", metavar="PATH", default=None,
                      help="also draw training and validation RMSE per epoch to this image file, such as "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pyanimf.threads import MAX_THREADS
+
 
 def add_ratings_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ratings", nargs="?", metavar="RATINGS",
@@ -35,3 +37,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="seed of the validation split and of the model (default: 0)")
     parser.add_argument("--unrated", default="-1", metavar="SCORE",
                         help="score that marks 'on the list, not rated', or 'none' (default: -1)")
+
+
+def check_thread_option(threads) -> None:
+    """Raise ValueError naming --threads when it is outside 1 to MAX_THREADS (None means automatic)."""
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"--threads: expected an integer from 1 to {MAX_THREADS}, got {threads}")
