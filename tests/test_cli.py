@@ -228,3 +228,11 @@ def test_threads_option_out_of_range(command, threads, capsys):
     extra = ["--dim", "4,8"] if command == "tune" else []
     assert main([command, str(bundled_ratings_path()), "--threads", threads, *extra]) == 1
     assert f"--threads: expected an integer from 1 to 4096, got {threads}" in capsys.readouterr().err
+
+
+def test_batch_size_zero_names_option(model_file, tmp_path, capsys):
+    path, _ = model_file
+    output = tmp_path / "all.csv"
+    assert main(["recommend", str(path), "--all", "--batch-size", "0", "-o", str(output)]) == 1
+    assert "--batch-size: expected an integer from 1 to 2147483647, got 0" in capsys.readouterr().err
+    assert not output.exists()

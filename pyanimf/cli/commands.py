@@ -122,13 +122,16 @@ def recommend(args: argparse.Namespace) -> int:
 def _recommend_all(args: argparse.Namespace) -> int:
     if args.output is None:
         raise ValueError("--all: expected -o FILE for the recommendations of every user")
+    batch_size = 2048 if args.batch_size is None else args.batch_size
+    if not 1 <= batch_size <= 2**31 - 1:
+        raise ValueError(f"--batch-size: expected an integer from 1 to 2147483647, got {batch_size}")
     model = Model.load(args.model)
     n = _check_n(args.n)
     started = time.perf_counter()
     rows = 0
     with atomic_text_file(args.output) as stream:
         stream.write("user_id,rank,anime_id,score\n")
-        for users, anime, scores in model.iter_recommendations(n, batch_size=2048 if args.batch_size is None else args.batch_size):
+        for users, anime, scores in model.iter_recommendations(n, batch_size=batch_size):
             rows += _write_batch(stream, users, anime, scores)
     print(f"wrote {rows:,} recommendations for {len(model.user_ids):,} users to {args.output} "
           f"in {time.perf_counter() - started:.2f} s")
