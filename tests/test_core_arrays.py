@@ -140,10 +140,12 @@ def test_block_grid_keeps_every_rating():
 def test_block_grid_same_for_any_thread_count():
     # The visiting order inside each block decides the trained factors, so
     # equal factors after one epoch mean the grids are the same.
+    # More than 3 x 65,536 rows, so 2 and 3 threads split the counting sort.
     rng = np.random.default_rng(1)
-    users = rng.integers(0, 300, size=20000).astype(np.int32)
-    items = rng.integers(0, 200, size=20000).astype(np.int32)
-    scores = rng.standard_normal(20000).astype(np.float32)
+    users = rng.integers(0, 300, size=200_003).astype(np.int32)
+    items = rng.integers(0, 200, size=200_003).astype(np.int32)
+    scores = rng.standard_normal(200_003).astype(np.float32)
+    scores[rng.random(200_003) < 0.1] = np.nan
     trained = []
     for threads in (1, 2, 3):
         grid = _core.BlockGrid(users, items, scores, 300, 200, 8, 5, threads=threads)

@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/uninitialized_vector.hpp"
+
 namespace pyanimf::io {
 
 // A buffer that cannot be read as ratings. The message names the source, the
@@ -36,36 +38,6 @@ class NonIntegerIdError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
-
-// Allocator with which std::vector::resize() leaves new elements of trivial
-// types uninitialized. The parser sizes its output columns first and then
-// each thread writes its own part, so zeroing them first would be wasted
-// work, and the zeroing thread would take every page fault alone.
-template <typename T>
-class DefaultInitAllocator : public std::allocator<T> {
-public:
-    template <typename U>
-    struct rebind {
-        using other = DefaultInitAllocator<U>;
-    };
-
-    DefaultInitAllocator() noexcept = default;
-    template <typename U>
-    DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
-
-    // Default-initialization: no value for trivial types.
-    template <typename U>
-    void construct(U* pointer) noexcept(std::is_nothrow_default_constructible_v<U>) {
-        ::new (static_cast<void*>(pointer)) U;
-    }
-    template <typename U, typename... Args>
-    void construct(U* pointer, Args&&... args) {
-        ::new (static_cast<void*>(pointer)) U(std::forward<Args>(args)...);
-    }
-};
-
-template <typename T>
-using ColumnVector = std::vector<T, DefaultInitAllocator<T>>;
 
 // Parsed ratings, one entry per data line in file order.
 struct RatingsColumns {

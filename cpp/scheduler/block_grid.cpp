@@ -1,5 +1,6 @@
 #include "scheduler/block_grid.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
@@ -18,6 +19,9 @@ constexpr std::uint64_t kBlockOrderStream = 3;
 
 // Users whose ratings are interleaved inside a block.
 constexpr std::size_t kInterleavedUsers = 4;
+
+// Input rows below which the counting sort does not split the work further.
+constexpr std::size_t kRowsPerPart = std::size_t{1} << 16;
 
 // Renumbers `counts.size()` ids so that each of `groups` groups is one
 // contiguous range of new indices: ids are taken in a seeded random order
@@ -150,27 +154,55 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
     };
 
     // Counting sort into block-major order; the input order is kept inside a
-    // block until the shuffle below. The block of a rating is computed in
-    // both passes, which is cheaper than storing it.
+    // block until the shuffle below. Each thread takes one contiguous range
+    // of the input and places its ratings of a block after those of the
+    // threads before it, so the result is the one of a sequential pass. The
+    // block of a rating is computed in both passes, which is cheaper than
+    // storing it.
     const std::size_t n_blocks = static_cast<std::size_t>(grid_size) * grid_size;
-    offsets_.assign(n_blocks + 1, 0);
-    for (std::size_t k = 0; k < count; ++k) {
-        if (!std::isnan(scores[k])) ++offsets_[block_of_rating(k) + 1];
+    // At least kRowsPerPart rows a part, and no more counters than rows.
+    const std::size_t parts = std::max<std::size_t>(
+        1, std::min({static_cast<std::size_t>(threads), count / kRowsPerPart, count / n_blocks}));
+    auto part_begin = [&](std::size_t part) { return count / parts * part + std::min(part, count % parts); };
+    std::vector<std::size_t> part_counts(parts * n_blocks, 0);  // part-major
+    const auto parts_signed = static_cast<std::int64_t>(parts);
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (std::int64_t part = 0; part < parts_signed; ++part) {
+        std::size_t* counts = part_counts.data() + part * n_blocks;
+        for (std::size_t k = part_begin(part), end = part_begin(part + 1); k < end; ++k) {
+            if (!std::isnan(scores[k])) ++counts[block_of_rating(k)];
+        }
     }
-    std::partial_sum(offsets_.begin(), offsets_.end(), offsets_.begin());
+    // Turn the counts into each part's first slot in each block.
+    offsets_.assign(n_blocks + 1, 0);
+    std::size_t next = 0;
+    for (std::size_t block = 0; block < n_blocks; ++block) {
+        offsets_[block] = next;
+        for (std::size_t part = 0; part < parts; ++part) {
+            const std::size_t counted = part_counts[part * n_blocks + block];
+            part_counts[part * n_blocks + block] = next;
+            next += counted;
+        }
+    }
+    offsets_[n_blocks] = next;
 
+    // Left uninitialized, so the threads below take the page faults of the
+    // first writes between them.
     users_.resize(n_rated);
     items_.resize(n_rated);
     scores_.resize(n_rated);
     const float shift = transform.shift;
     const float scale = transform.scale;
-    std::vector<std::size_t> cursor(offsets_.begin(), offsets_.end() - 1);
-    for (std::size_t k = 0; k < count; ++k) {
-        if (std::isnan(scores[k])) continue;
-        const std::size_t slot = cursor[block_of_rating(k)]++;
-        users_[slot] = user_permutation_[users[k]];
-        items_[slot] = item_permutation_[items[k]];
-        scores_[slot] = (scores[k] - shift) / scale;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (std::int64_t part = 0; part < parts_signed; ++part) {
+        std::size_t* cursor = part_counts.data() + part * n_blocks;
+        for (std::size_t k = part_begin(part), end = part_begin(part + 1); k < end; ++k) {
+            if (std::isnan(scores[k])) continue;
+            const std::size_t slot = cursor[block_of_rating(k)]++;
+            users_[slot] = user_permutation_[users[k]];
+            items_[slot] = item_permutation_[items[k]];
+            scores_[slot] = (scores[k] - shift) / scale;
+        }
     }
 
     // The visiting order inside each block, fixed for all epochs (see

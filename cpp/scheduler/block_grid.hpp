@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "common/random.hpp"
+#include "common/uninitialized_vector.hpp"
 
 namespace pyanimf {
 
@@ -98,9 +99,9 @@ class BlockGrid {
     std::int32_t n_users_;
     std::int32_t n_items_;
     std::vector<std::size_t> offsets_;  // G*G + 1 entries
-    std::vector<std::int32_t> users_;
-    std::vector<std::int32_t> items_;
-    std::vector<float> scores_;
+    ColumnVector<std::int32_t> users_;
+    ColumnVector<std::int32_t> items_;
+    ColumnVector<float> scores_;
     std::vector<std::int32_t> user_permutation_;
     std::vector<std::int32_t> item_permutation_;
 };
