@@ -234,7 +234,9 @@ class Model:
         ratings = _as_ratings(data, unrated)
         if isinstance(validation, (float, int)) and not isinstance(validation, bool):
             ratings, validation = ratings.split(float(validation), seed=self.seed)
-        if ratings.n_rated == 0:
+        rated = ratings.rated
+        n_scores = int(np.count_nonzero(rated))
+        if n_scores == 0:
             raise ValueError(
                 "fit: no scored ratings to train on (every row is unrated, the input is empty, or the "
                 "validation fraction held out every score, so lower it)"
@@ -244,8 +246,6 @@ class Model:
         self._arrays = None
         users, user_codes = IdIndex.encode(ratings.user_ids)
         anime, anime_codes = IdIndex.encode(ratings.anime_ids)
-        rated = ratings.rated
-        n_scores = int(np.count_nonzero(rated))
         threads = resolve_threads(self.threads)
         self._scale = ScoreScale.fit(ratings.scores, self.output, threads)
         if self.threads is None:

@@ -143,12 +143,13 @@ class Ratings:
     @property
     def rated(self) -> np.ndarray:
         """Boolean mask of the rows that have a score."""
-        return ~np.isnan(self.scores)
+        mask = np.isnan(self.scores)
+        return np.logical_not(mask, out=mask)
 
     @property
     def n_rated(self) -> int:
         """Number of rows that have a score."""
-        return int(np.count_nonzero(self.rated))
+        return len(self.scores) - int(np.count_nonzero(np.isnan(self.scores)))
 
     def split(self, validation: float = 0.1, seed: int = 0) -> tuple[Ratings, Ratings]:
         """Split into (train, validation) ratings, keeping the row order in each.
@@ -238,7 +239,7 @@ def load_ratings(
         elif os.fstat(file.fileno()).st_size == 0:
             user_ids, anime_ids, scores = _parse_buffer(b"", source, unrated, threads)
         else:
-            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            with _map_read_only(file.fileno()) as mapped:
                 user_ids, anime_ids, scores = _parse_buffer(mapped, source, unrated, threads)
 
     if len(scores) == 0:
@@ -255,6 +256,19 @@ def load_ratings(
             _count_distinct(anime_ids),
         )
     return ratings
+
+
+def _map_read_only(fileno: int) -> mmap.mmap:
+    """Map a whole file read-only, its pages read in at once where the system allows it.
+
+    MAP_POPULATE (Linux) reads the file's pages in with the mapping, instead
+    of one page fault per 4 KiB as the parser first touches each page, which
+    took a large share of a load on a virtual machine.
+    """
+    if hasattr(mmap, "MAP_SHARED"):
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        return mmap.mmap(fileno, 0, flags=flags, prot=mmap.PROT_READ)
+    return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
 
 
 def _check_unrated(unrated: object) -> None:
