@@ -26,10 +26,6 @@
 
 #include "io/line_chunks.hpp"
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #if defined(__GNUC__)
 #define PYANIMF_ALWAYS_INLINE __attribute__((always_inline))
 #else
@@ -290,26 +286,6 @@ std::string join_alternatives(const std::vector<std::string>& items) {
     return out;
 }
 
-// Ask Linux to back a large buffer with 2 MiB pages. Filling the output
-// columns of a big file otherwise spends much of its time in page faults, one
-// per 4 KiB page. Where transparent huge pages are off, or on other systems,
-// this does nothing.
-void advise_huge_pages(const void* data, std::size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
-    const auto begin = reinterpret_cast<std::uintptr_t>(data);
-    const std::uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
-    const std::uintptr_t last = (begin + bytes) & ~(kHugePage - 1);
-    if (last > first) {
-        // A failure only loses the speed-up, so the result is ignored.
-        madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-    }
-#else
-    (void)data;
-    (void)bytes;
-#endif
-}
-
 void reject_utf16(std::string_view text, const std::string& source) {
     const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
     const bool has_bom =
@@ -469,9 +445,6 @@ void Parser::parse_data(const char* data_start, std::size_t lines_before_data, i
     out.user_ids.resize(lines);
     out.anime_ids.resize(lines);
     out.scores.resize(lines);
-    advise_huge_pages(out.user_ids.data(), lines * sizeof(std::int64_t));
-    advise_huge_pages(out.anime_ids.data(), lines * sizeof(std::int64_t));
-    advise_huge_pages(out.scores.data(), lines * sizeof(float));
 
     // A chunk after one that failed cannot hold the first error, so it is skipped.
     std::atomic<std::ptrdiff_t> first_failed{chunk_total};
