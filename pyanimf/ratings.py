@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -236,11 +236,8 @@ def load_ratings(
             user_ids, anime_ids, scores = _parse_buffer(read_gzip(file, source), source, unrated, threads)
         elif isinstance(file, io.BytesIO):  # a pipe, read into memory
             user_ids, anime_ids, scores = _parse_buffer(file.getvalue(), source, unrated, threads)
-        elif os.fstat(file.fileno()).st_size == 0:
-            user_ids, anime_ids, scores = _parse_buffer(b"", source, unrated, threads)
         else:
-            with _map_read_only(file.fileno()) as mapped:
-                user_ids, anime_ids, scores = _parse_buffer(mapped, source, unrated, threads)
+            user_ids, anime_ids, scores = _parse_file(file, source, unrated, threads)
 
     if len(scores) == 0:
         raise RatingsFormatError(f"no ratings in {source}: the file is empty or has only a header line")
@@ -256,6 +253,26 @@ def load_ratings(
             _count_distinct(anime_ids),
         )
     return ratings
+
+
+def _parse_file(file: BinaryIO, source: str, unrated: float | None, threads: int):
+    """Parse an open, uncompressed, seekable file: mapped into memory, or read where it cannot be mapped.
+
+    Files that report size 0 may still have content (Linux's /proc files),
+    and some cannot be mapped at all (/sys files), so both are read instead.
+    NOTE: a file truncated by another process while it is mapped kills this
+    process with SIGBUS; docs/bad-input.md says how to replace files safely.
+    """
+    if os.fstat(file.fileno()).st_size > 0:
+        try:
+            mapped = _map_read_only(file.fileno())
+        except (OSError, ValueError):  # cannot be mapped, or truncated to empty since fstat
+            pass
+        else:
+            with mapped:
+                return _parse_buffer(mapped, source, unrated, threads)
+    file.seek(0)
+    return _parse_buffer(file.read(), source, unrated, threads)
 
 
 def _map_read_only(fileno: int) -> mmap.mmap:

@@ -1,5 +1,8 @@
 """Factor storage, the block grid and argument checks of the native core."""
 
+import multiprocessing
+import sys
+
 import numpy as np
 import pytest
 
@@ -305,3 +308,24 @@ def test_permute_codes_rejects_read_only():
     codes.flags.writeable = False
     with pytest.raises(ValueError, match="codes: expected a writeable array"):
         _core.permute_codes(codes, np.zeros(1, dtype=np.int32))
+
+
+def _build_large_arrays():
+    _core.ModelArrays(100_000, 1_000, 64)  # 26 MB of factors
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+ warns about fork with threads
+def test_model_arrays_in_child_forked_after_threads():
+    # GNU OpenMP hangs in a child forked after the parent ran a parallel
+    # region, so what Model.load allocates must not start one.
+    _core.score_summary(np.ones(1_000_000, dtype=np.float32), 2)
+    child = multiprocessing.get_context("fork").Process(target=_build_large_arrays)
+    child.start()
+    child.join(60)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+        child.join()
+    assert not hung
+    assert child.exitcode == 0

@@ -451,3 +451,30 @@ def test_anime_names_duplicate_id(tmp_path):
 def test_anime_names_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_anime_names(tmp_path / "none.csv")
+
+
+def test_load_reads_file_that_cannot_be_mapped(tmp_path, monkeypatch):
+    # Some files (those in /sys, for one) refuse mmap; they are read instead.
+    import pyanimf.ratings as ratings_module
+
+    path = tmp_path / "ratings.csv"
+    path.write_text("user_id,anime_id,rating\n1,20,7\n2,20,-1\n2,30,9\n")
+    expected = load_ratings(path)
+
+    def refuse(fileno):
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(ratings_module, "_map_read_only", refuse)
+    loaded = load_ratings(path)
+    assert loaded.user_ids.tolist() == expected.user_ids.tolist()
+    assert loaded.anime_ids.tolist() == expected.anime_ids.tolist()
+    assert np.array_equal(loaded.scores, expected.scores, equal_nan=True)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
+def test_load_reads_file_reporting_size_zero():
+    # /proc files report size 0 but have content, so they are read, not taken as empty.
+    with pytest.raises(RatingsFormatError) as error:
+        load_ratings("/proc/self/status")
+    assert "/proc/self/status, line 1" in str(error.value)
+    assert "empty" not in str(error.value)

@@ -1,18 +1,10 @@
 #include "model/model_arrays.hpp"
 
-#include <algorithm>
-#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 namespace pyanimf {
-namespace {
-
-// Bytes zeroed by one thread at a time in allocate_aligned.
-constexpr std::size_t kZeroSliceBytes = std::size_t{8} << 20;
-
-}  // namespace
 
 void AlignedDeleter::operator()(float* ptr) const noexcept { std::free(ptr); }
 
@@ -24,15 +16,9 @@ AlignedFloats allocate_aligned(std::size_t count) {
     if (bytes == 0) bytes = kRowAlignment;
     void* ptr = std::aligned_alloc(kRowAlignment, bytes);
     if (ptr == nullptr) throw std::bad_alloc();
-    // Zeroed in slices on OpenMP's default team, so that large buffers take
-    // their first page faults on several cores.
-    const auto slices = static_cast<std::int64_t>((bytes + kZeroSliceBytes - 1) / kZeroSliceBytes);
-    auto* base = static_cast<char*>(ptr);
-#pragma omp parallel for schedule(static) if (slices > 1)
-    for (std::int64_t slice = 0; slice < slices; ++slice) {
-        const std::size_t begin = static_cast<std::size_t>(slice) * kZeroSliceBytes;
-        std::memset(base + begin, 0, std::min(kZeroSliceBytes, bytes - begin));
-    }
+    // One thread on purpose: Model.load allocates here, and GNU OpenMP hangs
+    // in a process forked after the parent used it, as a server's workers are.
+    std::memset(ptr, 0, bytes);
     return AlignedFloats(static_cast<float*>(ptr));
 }
 
