@@ -1,5 +1,8 @@
 """The Model API on real ratings: queries, persistence, configurations."""
 
+import multiprocessing
+import sys
+
 import numpy as np
 import pytest
 
@@ -326,3 +329,29 @@ def test_fit_reports_grid_size(small_ratings):
     assert automatic.fit_report_.grid_size == automatic_grid_size(len(automatic.anime_ids), 8)
     explicit = Model(dim=8, epochs=1, grid_size=3).fit(small_ratings)
     assert explicit.fit_report_.grid_size == 3
+
+
+def _recommend_in_worker(path, user, queue):
+    model = Model.load(path)
+    model.threads = 1
+    queue.put([anime for anime, _ in model.recommend(user, n=5)])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+ warns about fork with threads
+def test_forked_worker_loads_and_recommends(trained, tmp_path):
+    # The README's advice for servers that fork after using threads.
+    path = tmp_path / "model.npz"
+    trained.save(path)
+    user = trained.user_ids[0]
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    worker = context.Process(target=_recommend_in_worker, args=(path, user, queue))
+    worker.start()
+    worker.join(60)
+    hung = worker.is_alive()
+    if hung:
+        worker.kill()
+        worker.join()
+    assert not hung
+    assert queue.get(timeout=10) == [anime for anime, _ in trained.recommend(user, n=5)]
