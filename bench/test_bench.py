@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import accuracy_variants  # noqa: E402
 import compare  # noqa: E402
 import fit_profile  # noqa: E402
 import synth  # noqa: E402
@@ -163,3 +164,17 @@ def test_compare_baselines_end_to_end(small_file, capsys):
     assert len(rows) == 2
     mean_rmse, biases_rmse = (float(row.split("|")[6]) for row in rows)
     assert biases_rmse < mean_rmse
+
+
+def test_accuracy_variants_default_row(capsys):
+    assert accuracy_variants.main(["--only", "default,decay"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| default") or line.startswith("| step")]
+    assert len(rows) == 2
+    rmse = [float(row.split("|")[2]) for row in rows]
+    # Both are trained models on the bundled sample, well below the global mean's 1.58.
+    assert all(1.0 < value < 1.2 for value in rmse)
+
+
+def test_accuracy_variants_unknown_name(capsys):
+    assert accuracy_variants.main(["--only", "nosuch"]) == 2
+    assert "--only: unknown variant 'nosuch'" in capsys.readouterr().err
