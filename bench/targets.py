@@ -4,13 +4,15 @@ One run prints one markdown table with, for each target, pyanimf's figure,
 the reference's figure measured in the same run and their ratio:
 
 1. training throughput: seconds per epoch against LIBMF's per-iteration time
-   (``mf-train -t N`` minus ``mf-train -t 1``, so text parsing cancels out);
+   (``mf-train -t N+1`` minus ``mf-train -t 1``, divided by N, so text
+   parsing cancels out; N is --epochs but at least 20);
 2. scaling: one epoch on 2 threads against 1 thread;
 3. loading: ``load_ratings`` (its repeated-pair and isolated-score checks
    included) against ``pyarrow.csv.read_csv`` alone on the same file. An
    untimed load_ratings call comes first, because later targets use its
    result, and read_csv gets no such call;
-4. end to end: ``pyanimf fit FILE --epochs E`` against ``mf-train -t E``;
+4. end to end: ``pyanimf fit FILE --epochs E`` against ``mf-train -t E``,
+   one run each;
 5. memory: peak RSS of those two commands;
 6. top-N for every user: ``Model.recommend_all`` against NumPy's float32
    matrix product of the same shapes.
@@ -43,6 +45,10 @@ import numpy as np
 from pyanimf import Model, _core, load_ratings
 from pyanimf.ids import IdIndex
 from pyanimf.model import automatic_grid_size
+
+
+# Fewest LIBMF iterations timed for target 1, whatever --epochs is.
+LIBMF_MIN_ITERATIONS = 20
 
 
 def median_seconds(function, repeat: int, pause: float = 0.0) -> float:
@@ -144,9 +150,16 @@ def measure(args) -> list:
         libmf_text(ratings, libmf_file)
         train = str(args.libmf / "mf-train")
         base = [train, "-k", str(args.dim), "-s", str(args.threads)]
-        first, _ = run_command(base + ["-t", "1", str(libmf_file), str(work / "libmf.model")])
-        full, _ = run_command(base + ["-t", str(args.epochs + 1), str(libmf_file), str(work / "libmf.model")])
-        per_iteration = (full - first) / args.epochs
+        # The difference of two runs cancels parsing and set-up; many
+        # iterations and medians keep run-to-run noise (a tenth of a second
+        # or more on a shared machine) from swamping one iteration's time.
+        iterations = max(args.epochs, LIBMF_MIN_ITERATIONS)
+
+        def libmf_seconds(count: int) -> float:
+            command = base + ["-t", str(count), str(libmf_file), str(work / "libmf.model")]
+            return statistics.median(run_command(command)[0] for _ in range(args.repeat))
+
+        per_iteration = (libmf_seconds(iterations + 1) - libmf_seconds(1)) / iterations
         rows.append(("1 training loop", f"{many:.3f} s/epoch ({updates:.0f} M updates/s)",
                      f"LIBMF {per_iteration:.3f} s/iteration ({n_scores / per_iteration / 1e6:.0f} M updates/s)",
                      per_iteration / many, ">= 3"))
