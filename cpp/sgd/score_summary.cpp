@@ -18,26 +18,32 @@ struct ChunkSums {
     float high = -INFINITY;
 };
 
-}  // namespace
-
-ScoreSummary summarise_scores(const float* scores, std::size_t count, int threads) {
-    const std::size_t n_chunks = (count + kChunk - 1) / kChunk;
-    const auto n_chunks_signed = static_cast<std::int64_t>(n_chunks);
-    std::vector<ChunkSums> chunks(n_chunks);
-
+// Calls visit(sums of the chunk, score) for every score that is not NaN,
+// the chunks shared among `threads` threads.
+template <typename Visit>
+void for_each_score(const float* scores, std::size_t count, std::vector<ChunkSums>& chunks, int threads,
+                    Visit visit) {
+    const auto n_chunks = static_cast<std::int64_t>(chunks.size());
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::int64_t c = 0; c < n_chunks_signed; ++c) {
+    for (std::int64_t c = 0; c < n_chunks; ++c) {
         ChunkSums& sums = chunks[c];
         const std::size_t end = std::min(count, static_cast<std::size_t>(c + 1) * kChunk);
         for (std::size_t k = static_cast<std::size_t>(c) * kChunk; k < end; ++k) {
-            const float score = scores[k];
-            if (std::isnan(score)) continue;
-            ++sums.count;
-            sums.sum += score;
-            sums.low = std::min(sums.low, score);
-            sums.high = std::max(sums.high, score);
+            if (!std::isnan(scores[k])) visit(sums, scores[k]);
         }
     }
+}
+
+}  // namespace
+
+ScoreSummary summarise_scores(const float* scores, std::size_t count, int threads) {
+    std::vector<ChunkSums> chunks((count + kChunk - 1) / kChunk);
+    for_each_score(scores, count, chunks, threads, [](ChunkSums& sums, float score) {
+        ++sums.count;
+        sums.sum += score;
+        sums.low = std::min(sums.low, score);
+        sums.high = std::max(sums.high, score);
+    });
     ScoreSummary summary;
     double total = 0.0;
     summary.low = INFINITY;
@@ -54,17 +60,10 @@ ScoreSummary summarise_scores(const float* scores, std::size_t count, int thread
     // Deviations from the mean in a second pass: one pass of sums of squares
     // loses digits when the mean is large against the spread.
     const double mean = summary.mean;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::int64_t c = 0; c < n_chunks_signed; ++c) {
-        ChunkSums& sums = chunks[c];
-        const std::size_t end = std::min(count, static_cast<std::size_t>(c + 1) * kChunk);
-        for (std::size_t k = static_cast<std::size_t>(c) * kChunk; k < end; ++k) {
-            const float score = scores[k];
-            if (std::isnan(score)) continue;
-            const double deviation = score - mean;
-            sums.squares += deviation * deviation;
-        }
-    }
+    for_each_score(scores, count, chunks, threads, [mean](ChunkSums& sums, float score) {
+        const double deviation = score - mean;
+        sums.squares += deviation * deviation;
+    });
     double squares = 0.0;
     for (const ChunkSums& sums : chunks) squares += sums.squares;
     summary.std_dev = std::sqrt(squares / static_cast<double>(summary.count));
