@@ -1,3 +1,5 @@
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -20,3 +22,21 @@ def small_ratings(anime_ratings):
         np.where(np.isnan(anime_ratings.scores[keep]), -1.0, anime_ratings.scores[keep]),
         unrated=-1,
     )
+
+
+def _run_forked(target, *args, timeout=60):
+    """Run target(*args) in a forked child; return whether it hung (then it is killed) and its exit code."""
+    child = multiprocessing.get_context("fork").Process(target=target, args=args)
+    child.start()
+    child.join(timeout)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+        child.join()
+    return hung, child.exitcode
+
+
+@pytest.fixture
+def run_forked():
+    """The function that runs a target in a forked child, for tests of fork safety."""
+    return _run_forked

@@ -1,6 +1,5 @@
 """Factor storage, the block grid and argument checks of the native core."""
 
-import multiprocessing
 import sys
 
 import numpy as np
@@ -316,16 +315,10 @@ def _build_large_arrays():
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs fork")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+ warns about fork with threads
-def test_model_arrays_in_child_forked_after_threads():
+def test_model_arrays_in_child_forked_after_threads(run_forked):
     # GNU OpenMP hangs in a child forked after the parent ran a parallel
     # region, so what Model.load allocates must not start one.
     _core.score_summary(np.ones(1_000_000, dtype=np.float32), 2)
-    child = multiprocessing.get_context("fork").Process(target=_build_large_arrays)
-    child.start()
-    child.join(60)
-    hung = child.is_alive()
-    if hung:
-        child.kill()
-        child.join()
+    hung, exitcode = run_forked(_build_large_arrays)
     assert not hung
-    assert child.exitcode == 0
+    assert exitcode == 0

@@ -339,19 +339,13 @@ def _recommend_in_worker(path, user, queue):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs fork")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+ warns about fork with threads
-def test_forked_worker_loads_and_recommends(trained, tmp_path):
+def test_forked_worker_loads_and_recommends(trained, tmp_path, run_forked):
     # The README's advice for servers that fork after using threads.
     path = tmp_path / "model.npz"
     trained.save(path)
     user = trained.user_ids[0]
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    worker = context.Process(target=_recommend_in_worker, args=(path, user, queue))
-    worker.start()
-    worker.join(60)
-    hung = worker.is_alive()
-    if hung:
-        worker.kill()
-        worker.join()
+    queue = multiprocessing.get_context("fork").Queue()
+    hung, exitcode = run_forked(_recommend_in_worker, path, user, queue)
     assert not hung
+    assert exitcode == 0
     assert queue.get(timeout=10) == [anime for anime, _ in trained.recommend(user, n=5)]
