@@ -150,9 +150,9 @@ def measure(args) -> list:
         libmf_text(ratings, libmf_file)
         train = str(args.libmf / "mf-train")
         base = [train, "-k", str(args.dim), "-s", str(args.threads)]
-        # The difference of two runs cancels parsing and set-up; many
-        # iterations and medians keep run-to-run noise (a tenth of a second
-        # or more on a shared machine) from swamping one iteration's time.
+        # The difference of two runs cancels parsing and set-up. Runs on a
+        # shared machine vary by a tenth of a second or more, so the
+        # difference spans many iterations and each side is a median.
         iterations = max(args.epochs, LIBMF_MIN_ITERATIONS)
 
         def libmf_seconds(count: int) -> float:

@@ -261,7 +261,7 @@ def _parse_file(file: BinaryIO, source: str, unrated: float | None, threads: int
     Files that report size 0 may still have content (Linux's /proc files),
     and some cannot be mapped at all (/sys files), so both are read instead.
     NOTE: a file truncated by another process while it is mapped kills this
-    process with SIGBUS; docs/bad-input.md says how to replace files safely.
+    process with SIGBUS. docs/bad-input.md explains how to replace files safely.
     """
     if os.fstat(file.fileno()).st_size > 0:
         try:

@@ -7,7 +7,7 @@ import os
 
 logger = logging.getLogger("pyanimf")
 
-# The most threads any call accepts; the native core rejects more.
+# The maximum thread count any call accepts; the native core rejects more.
 MAX_THREADS = 4096
 
 

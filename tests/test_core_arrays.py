@@ -59,17 +59,18 @@ def _filled(threads, seed=3, half_width=0.5, shape=(37, 41, 100)):
 
 
 def test_fill_uniform_same_for_any_thread_count():
-    one = _filled(1)
+    single_thread = _filled(1)
     for threads in (2, 3):
         other = _filled(threads)
-        assert np.array_equal(one.user_factors, other.user_factors)
-        assert np.array_equal(one.item_factors, other.item_factors)
+        assert np.array_equal(single_thread.user_factors, other.user_factors)
+        assert np.array_equal(single_thread.item_factors, other.item_factors)
 
 
 def test_fill_uniform_range_spread_and_padding():
     arrays = _filled(2, shape=(400, 300, 100))
     values = np.concatenate([arrays.user_factors.ravel(), arrays.item_factors.ravel()])
-    assert values.min() >= -0.5 and values.max() < 0.5
+    assert values.min() >= -0.5
+    assert values.max() < 0.5
     # Uniform on [-h, h): mean 0, standard deviation h / sqrt(3).
     assert abs(values.mean()) < 0.005
     assert values.std() == pytest.approx(0.5 / np.sqrt(3), rel=0.01)

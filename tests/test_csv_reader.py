@@ -639,11 +639,11 @@ def test_chunks_default_split_matches_one_thread(tmp_path):
     lines[1000] = ""
     data = ("user_id,anime_id,rating\r\n" + "\r\n".join(lines)).encode()
     assert len(data) > 2 * 2**20
-    one = native_outcome(data, threads=1)
-    two = native_outcome(data, threads=2)
-    assert one[0] == "ok"
-    assert len(one[1]) == count - 1
-    assert two == one
+    single_thread = native_outcome(data, threads=1)
+    two_threads = native_outcome(data, threads=2)
+    assert single_thread[0] == "ok"
+    assert len(single_thread[1]) == count - 1
+    assert two_threads == single_thread
 
 
 def test_native_rejects_invalid_threads_chunks():

@@ -461,10 +461,10 @@ def test_load_reads_file_that_cannot_be_mapped(tmp_path, monkeypatch):
     path.write_text("user_id,anime_id,rating\n1,20,7\n2,20,-1\n2,30,9\n")
     expected = load_ratings(path)
 
-    def refuse(fileno):
+    def fail_to_map(fileno):
         raise OSError(19, "No such device")
 
-    monkeypatch.setattr(ratings_module, "_map_read_only", refuse)
+    monkeypatch.setattr(ratings_module, "_map_read_only", fail_to_map)
     loaded = load_ratings(path)
     assert loaded.user_ids.tolist() == expected.user_ids.tolist()
     assert loaded.anime_ids.tolist() == expected.anime_ids.tolist()

@@ -27,9 +27,9 @@ def test_score_summary_matches_numpy():
 
 def test_score_summary_same_for_any_thread_count():
     scores = _scores_with_nan(size=1_000_003)
-    one = _core.score_summary(scores, 1)
+    single_thread = _core.score_summary(scores, 1)
     for threads in (2, 3):
-        assert _core.score_summary(scores, threads) == one
+        assert _core.score_summary(scores, threads) == single_thread
 
 
 def test_score_summary_of_only_nan_is_empty():
