@@ -44,7 +44,7 @@ class IdIndex:
         first bad position and value.
         """
         ids = _as_id_array(values, "values")
-        if ids.dtype == np.int64:
+        if ids.dtype.kind == "i":
             codes, uniques = _core.map_ids(np.ascontiguousarray(ids))
             return cls(uniques), codes
         if len(ids) == 0:
@@ -64,7 +64,9 @@ class IdIndex:
         Raises ValueError for a duplicate id and for the values that
         :meth:`encode` rejects.
         """
-        array = _as_id_array(ids, "ids").copy()
+        array = _as_id_array(ids, "ids")
+        # Always a copy. int32 ids are widened, because an index keeps int64 ids.
+        array = array.astype(np.int64) if array.dtype == np.int32 else array.copy()
         if len(array) > 0:
             order = np.argsort(array, kind="stable")
             sorted_ids = array[order]
@@ -167,7 +169,11 @@ class IdIndex:
 
 
 def _as_id_array(values: Any, name: str) -> np.ndarray:
-    """Convert ids to a 1-D int64 or unicode array, raising ValueError for invalid ids."""
+    """Convert ids to a 1-D int32, int64 or unicode array, raising ValueError for invalid ids.
+
+    int32 arrays are kept, so that the ids of a large file are not widened;
+    other integer dtypes become int64.
+    """
     if isinstance(values, np.ndarray):
         array = values
     else:
@@ -187,7 +193,7 @@ def _as_id_array(values: Any, name: str) -> np.ndarray:
     if kind == "b":
         raise ValueError(f"{name} has dtype bool; ids must be integers or strings")
     if kind == "i":
-        return array.astype(np.int64, copy=False)
+        return array if array.dtype == np.int32 else array.astype(np.int64, copy=False)
     if kind == "u":
         too_large = np.flatnonzero(array > _INT64_MAX) if array.dtype.itemsize == 8 else []
         if len(too_large) > 0:

@@ -43,7 +43,9 @@ class Ratings:
     Attributes
     ----------
     user_ids, anime_ids : numpy.ndarray
-        The data set's own ids, int64 or a numpy unicode dtype.
+        The data set's own ids: int32, int64 or a numpy unicode dtype.
+        :func:`load_ratings` gives int32 ids when every integer id of the
+        file fits in 32 bits, which halves their memory.
     scores : numpy.ndarray
         float32 scores, NaN where the anime is on the user's list without a
         score ("unrated" rows).
@@ -68,8 +70,8 @@ class Ratings:
                 raise ValueError(f"Ratings.{name} must be 1-dimensional, got {array.ndim} dimensions")
         for name in ("user_ids", "anime_ids"):
             dtype = getattr(self, name).dtype
-            if dtype != np.int64 and dtype.kind != "U":
-                raise TypeError(f"Ratings.{name} must have dtype int64 or str, got {dtype}")
+            if dtype not in (np.int32, np.int64) and dtype.kind != "U":
+                raise TypeError(f"Ratings.{name} must have dtype int32, int64 or str, got {dtype}")
         if self.scores.dtype != np.float32:
             raise TypeError(f"Ratings.scores must have dtype float32, got {self.scores.dtype}")
         lengths = (len(self.user_ids), len(self.anime_ids), len(self.scores))
@@ -211,6 +213,8 @@ def load_ratings(
     followed by digits. Integer ids are compared as numbers, so ``007`` and
     ``7`` are the same id. A column with any other id is a string column,
     and its ids are compared as text, so there ``007`` and ``7`` differ.
+    Integer id columns have dtype int32 when every integer id of the file
+    fits in 32 bits, and int64 otherwise.
 
     Integer ids are parsed by the native parser. The parser and the two
     checks above run on ``threads`` threads (default: OMP_NUM_THREADS, else
@@ -308,7 +312,7 @@ def _drop_superseded_rows(
     user_ids: np.ndarray, anime_ids: np.ndarray, scores: np.ndarray, source: str, threads: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep the last row of each (user, anime) pair, warning when any row is dropped."""
-    rows = _core.superseded_rows(_as_int64_keys(user_ids), _as_int64_keys(anime_ids), threads=threads)
+    rows = _core.superseded_rows(*_as_integer_keys(user_ids, anime_ids), threads=threads)
     if len(rows) == 0:
         return user_ids, anime_ids, scores
     first = int(rows[0])
@@ -323,11 +327,18 @@ def _drop_superseded_rows(
     return user_ids[keep], anime_ids[keep], scores[keep]
 
 
-def _as_int64_keys(ids: np.ndarray) -> np.ndarray:
-    """Return int64 ids as they are, or a string column as int64 codes of its distinct values."""
-    if ids.dtype == np.int64:
-        return ids
-    return np.unique(ids, return_inverse=True)[1].reshape(-1).astype(np.int64)
+def _as_integer_keys(user_ids: np.ndarray, anime_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return two id columns as integer keys of one dtype, int32 or int64.
+
+    Integer columns of one dtype are returned as they are. A string column
+    becomes the int64 codes of its distinct values, and an int32 column
+    beside an int64 one is widened.
+    """
+    keys = [ids if ids.dtype.kind == "i" else np.unique(ids, return_inverse=True)[1].reshape(-1).astype(np.int64)
+            for ids in (user_ids, anime_ids)]
+    if keys[0].dtype != keys[1].dtype:
+        keys = [key.astype(np.int64) for key in keys]
+    return keys[0], keys[1]
 
 
 def _warn_isolated_scores(
@@ -361,7 +372,7 @@ def _warn_isolated_scores(
 
 
 def _count_distinct(ids: np.ndarray) -> int:
-    if ids.dtype == np.int64:
+    if ids.dtype.kind == "i":
         return len(_core.map_ids(ids)[1])
     return len(np.unique(ids))
 
@@ -412,15 +423,17 @@ def parse_ratings_text(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse ratings bytes in pure Python, accepting string ids.
 
-    Returns (user_ids, anime_ids, scores float32). An id column is int64
-    when every id in it is an integer and a numpy unicode array otherwise.
+    Returns (user_ids, anime_ids, scores float32). An id column is a numpy
+    unicode array when any id in it is not an integer. Integer id columns
+    are int32 when every integer id of the file fits in 32 bits, and int64
+    otherwise, as the native parser gives them.
     Raises RatingsFormatError with the messages of the native parser.
     """
     text = _decode(data, source)
     lines = _LINE_BREAK.split(text)
     first = next((index for index, line in enumerate(lines) if line.strip(" ")), None)
     if first is None:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+        return np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float32)
 
     layout = _Layout.from_first_line(lines[first], first + 1, source, unrated)
     first_line_fields = len(lines[first].split(layout.separator))
@@ -455,17 +468,24 @@ def parse_ratings_text(
     result_scores = scores.astype(np.float32)
     if unrated is not None:
         result_scores[scores == unrated] = np.nan
-    return (
-        _id_column(columns[_USER], all_integer[_USER]),
-        _id_column(columns[_ANIME], all_integer[_ANIME]),
-        result_scores,
-    )
+    user_ids = _id_column(columns[_USER], all_integer[_USER])
+    anime_ids = _id_column(columns[_ANIME], all_integer[_ANIME])
+    return *_narrow_integer_ids(user_ids, anime_ids), result_scores
 
 
 def _id_column(values: list[str], all_integer: bool) -> np.ndarray:
     if all_integer:
         return np.array([int(value) for value in values], dtype=np.int64)
     return np.array(values, dtype=str)
+
+
+def _narrow_integer_ids(*columns: np.ndarray) -> list[np.ndarray]:
+    """Store the int64 columns as int32 when every integer id among the columns fits in 32 bits."""
+    limits = np.iinfo(np.int32)
+    integer = [column for column in columns if column.dtype == np.int64 and len(column) > 0]
+    if any(column.min() < limits.min or column.max() > limits.max for column in integer):
+        return list(columns)
+    return [column.astype(np.int32) if column.dtype == np.int64 else column for column in columns]
 
 
 def _decode(data: bytes, source: str) -> str:

@@ -81,7 +81,7 @@ def test_load_large_ids_exact_beyond_float_precision():
 
 def test_load_leading_zeros_integer_column_same_id():
     ratings = load_ratings(DATA / "leading_zero_ids.csv")
-    assert ratings.user_ids.dtype == np.int64
+    assert ratings.user_ids.dtype == np.int32
     assert set(ratings.user_ids.tolist()) == {7}
 
 
@@ -90,7 +90,7 @@ def test_load_leading_zeros_string_column_distinct_ids():
     assert ratings.user_ids.dtype.kind == "U"
     assert len(set(ratings.user_ids.tolist())) == 3
     # The anime column holds only integers, so it stays an integer column.
-    assert ratings.anime_ids.dtype == np.int64
+    assert ratings.anime_ids.dtype == np.int32
 
 
 # ---- Input files that raise ---------------------------------------------------------------
@@ -200,6 +200,21 @@ def test_duplicates_fit_trains_on_last_row():
     assert model.predict([1], [10])[0] == pytest.approx(9.0)
 
 
+def pair_columns(pairs, grouped, dense_anime):
+    """Return (users, anime) int64 columns of `pairs`, sorted by user when `grouped`.
+
+    With `dense_anime` the anime ids span few values, which takes the core's
+    dense path; other ids take its hash path.
+    """
+    if dense_anime:
+        pairs = [(user, item % 3) for user, item in pairs]
+    if grouped:
+        pairs = sorted(pairs, key=lambda pair: pair[0])
+    users = np.array([user for user, _ in pairs], dtype=np.int64)
+    anime = np.array([item for _, item in pairs], dtype=np.int64)
+    return users, anime
+
+
 def superseded_reference(users, anime):
     last = {}
     dropped = []
@@ -217,13 +232,7 @@ def superseded_reference(users, anime):
     dense_anime=st.booleans(),
 )
 def test_superseded_rows_matches_reference(pairs, grouped, dense_anime):
-    # Ids spanning few values take the core's dense path, others its hash path.
-    if dense_anime:
-        pairs = [(user, item % 3) for user, item in pairs]
-    if grouped:
-        pairs = sorted(pairs, key=lambda pair: pair[0])
-    users = np.array([user for user, _ in pairs], dtype=np.int64)
-    anime = np.array([item for _, item in pairs], dtype=np.int64)
+    users, anime = pair_columns(pairs, grouped, dense_anime)
     assert _core.superseded_rows(users, anime).tolist() == superseded_reference(users.tolist(), anime.tolist())
 
 
@@ -244,6 +253,19 @@ def test_superseded_rows_sorted_users_on_threads(user_counts, anime_span, seed, 
     assert _core.superseded_rows(users, anime, threads=threads).tolist() == expected
 
 
+@settings(deadline=None, max_examples=150)
+@given(
+    pairs=st.lists(st.tuples(st.integers(-3, 3), st.sampled_from([0, 1, 2**31 - 1, -(2**31)])), max_size=60),
+    grouped=st.booleans(),
+    dense_anime=st.booleans(),
+    threads=st.integers(1, 3),
+)
+def test_superseded_rows_int32_matches_int64(pairs, grouped, dense_anime, threads):
+    users, anime = pair_columns(pairs, grouped, dense_anime)
+    narrow = _core.superseded_rows(users.astype(np.int32), anime.astype(np.int32), threads=threads)
+    assert narrow.tolist() == superseded_reference(users.tolist(), anime.tolist())
+
+
 def test_superseded_rows_user_split_across_cut():
     # One user's rows fill most of the array, so a cut in the middle must move past them.
     users = np.array([1] * 300 + [2] * 10, dtype=np.int64)
@@ -256,7 +278,9 @@ def test_superseded_rows_user_split_across_cut():
 
 def test_superseded_rows_rejects_bad_arrays():
     good = np.zeros(3, dtype=np.int64)
-    with pytest.raises(TypeError, match="user_ids must have dtype int64, got int32"):
+    with pytest.raises(TypeError, match="user_ids must have dtype int32 or int64, got float64"):
+        _core.superseded_rows(good.astype(np.float64), good)
+    with pytest.raises(TypeError, match="must have the same dtype, got int32 and int64"):
         _core.superseded_rows(good.astype(np.int32), good)
     with pytest.raises(ValueError, match="anime_ids must be 1-dimensional, got 2"):
         _core.superseded_rows(good, np.zeros((3, 1), dtype=np.int64))

@@ -38,10 +38,17 @@ def parse(request):
     return request.param
 
 
+def id_dtype(*id_lists):
+    """The dtype the parsers give integer id columns: int32 when every id fits, else int64."""
+    limits = np.iinfo(np.int32)
+    fits = all(limits.min <= value <= limits.max for ids in id_lists for value in ids)
+    return np.int32 if fits else np.int64
+
+
 def assert_parsed(result, users, anime, scores):
     user_ids, anime_ids, parsed_scores = result
-    assert user_ids.dtype == np.int64
-    assert anime_ids.dtype == np.int64
+    assert user_ids.dtype == id_dtype(users, anime)
+    assert anime_ids.dtype == id_dtype(users, anime)
     assert parsed_scores.dtype == np.float32
     assert user_ids.tolist() == users
     assert anime_ids.tolist() == anime
@@ -191,10 +198,55 @@ def test_python_string_ids():
     users, anime, scores = parse_python(data)
     assert users.dtype.kind == "U"
     assert users.tolist() == ["alice", "bob", "42"]
-    assert anime.dtype == np.int64
+    assert anime.dtype == np.int32
     assert anime.tolist() == [10, 20, 10]
     assert scores[0] == 8
     assert np.isnan(scores[1])
+
+
+@pytest.mark.parametrize(
+    ("wide_id", "dtype"),
+    [(2**31 - 1, np.int32), (-(2**31), np.int32), (2**31, np.int64), (-(2**31) - 1, np.int64)],
+)
+def test_id_width_follows_the_largest_id(parse, wide_id, dtype):
+    data = f"1,10,8\n2,{wide_id},7\n".encode()
+    assert_parsed(parse(data), [1, 2], [10, wide_id], [8, 7])
+    assert parse(data)[0].dtype == dtype
+
+
+def test_python_parser_widens_only_integer_columns():
+    users, anime, _ = parse_python(f"alice,{2**40},8\nbob,3,7\n".encode())
+    assert users.dtype.kind == "U"
+    assert anime.dtype == np.int64
+    assert anime.tolist() == [2**40, 3]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_native_wide_id_in_a_late_chunk_widens_every_chunk(threads):
+    lines = [f"{user},{user % 7},5" for user in range(400)]
+    lines[350] = f"350,{2**40},5"
+    result = _core.parse_ratings(("\n".join(lines) + "\n").encode(), SOURCE, -1.0, threads=threads, chunks=4)
+    users, anime, _ = result
+    assert users.dtype == np.int64 and anime.dtype == np.int64
+    assert users.tolist() == list(range(400))
+    assert anime[350] == 2**40
+    assert anime[349] == 349 % 7
+
+
+def test_native_error_before_a_wide_id_is_reported():
+    lines = [f"{user},1,5" for user in range(400)]
+    lines[50] = "50,1,bad"
+    lines[350] = f"350,{2**40},5"
+    with pytest.raises(_core.RatingsParseError, match="line 51"):
+        _core.parse_ratings(("\n".join(lines) + "\n").encode(), SOURCE, -1.0, threads=2, chunks=4)
+
+
+def test_native_error_after_a_wide_id_in_its_chunk_is_reported():
+    lines = [f"{user},1,5" for user in range(400)]
+    lines[10] = f"10,{2**40},5"
+    lines[20] = "20,1,bad"
+    with pytest.raises(_core.RatingsParseError, match="line 21"):
+        _core.parse_ratings(("\n".join(lines) + "\n").encode(), SOURCE, -1.0, threads=2, chunks=4)
 
 
 def test_python_string_ids_headerless():

@@ -77,7 +77,7 @@ def check_columns(columns):
     assert len(users) == len(anime) == len(scores)
     assert scores.dtype == np.float32
     for ids in (users, anime):
-        assert ids.dtype == np.int64 or ids.dtype.kind == "U"
+        assert ids.dtype in (np.int32, np.int64) or ids.dtype.kind == "U"
 
 
 @fuzz

@@ -31,6 +31,17 @@ def test_map_ids_round_trip_many():
     np.testing.assert_array_equal(uniques, ids[np.sort(first_positions)])
 
 
+def test_map_ids_int32_same_as_int64():
+    rng = np.random.default_rng(2)
+    ids = rng.integers(-(2**31), 2**31 - 1, size=50_000, dtype=np.int64)
+    ids = np.concatenate([ids, ids[::4], [-(2**31), 2**31 - 1]])
+    codes, uniques = _core.map_ids(ids.astype(np.int32))
+    expected_codes, expected_uniques = _core.map_ids(ids)
+    assert uniques.dtype == np.int64
+    np.testing.assert_array_equal(codes, expected_codes)
+    np.testing.assert_array_equal(uniques, expected_uniques)
+
+
 def test_map_ids_sorted_runs():
     ids = np.repeat(np.arange(1000, dtype=np.int64) * 7, 5)
     codes, uniques = _core.map_ids(ids)
@@ -60,8 +71,8 @@ def test_map_ids_strided_input():
 
 
 def test_map_ids_rejects_other_dtype():
-    with pytest.raises(TypeError, match=r"map_ids: ids must have dtype int64, got int32"):
-        _core.map_ids(np.array([1, 2], dtype=np.int32))
+    with pytest.raises(TypeError, match=r"map_ids: ids must have dtype int32 or int64, got int16"):
+        _core.map_ids(np.array([1, 2], dtype=np.int16))
 
 
 def test_map_ids_rejects_2d():

@@ -37,8 +37,8 @@ def test_bundled_ratings_counts():
     assert ratings.n_rated == 419_943
     assert len(np.unique(ratings.user_ids)) == 5000
     assert len(np.unique(ratings.anime_ids)) == 7390
-    assert ratings.user_ids.dtype == np.int64
-    assert ratings.anime_ids.dtype == np.int64
+    assert ratings.user_ids.dtype == np.int32
+    assert ratings.anime_ids.dtype == np.int32
     assert ratings.scores.dtype == np.float32
     assert ratings.source == str(bundled_ratings_path())
 
@@ -245,7 +245,7 @@ def test_load_string_ids(tmp_path, caplog):
         ratings = load_ratings(write(tmp_path, "list.csv", data), unrated=0)
     assert ratings.user_ids.dtype.kind == "U"
     assert ratings.user_ids.tolist() == ["kaito", "mei", "kaito"]
-    assert ratings.anime_ids.dtype == np.int64
+    assert ratings.anime_ids.dtype == np.int32
     assert ratings.anime_ids.tolist() == [10, 20, 30]
     assert ratings.scores[0] == 8
     assert np.isnan(ratings.scores[1])
@@ -284,9 +284,13 @@ def test_load_invalid_utf8_in_string_ids(tmp_path):
 
 
 def test_from_arrays_marker_and_dtypes():
-    ratings = Ratings.from_arrays([1, 1, 2], np.array([5, 6, 5], dtype=np.int32), [8, -1, 7])
+    ratings = Ratings.from_arrays([1, 1, 2], np.array([5, 6, 5], dtype=np.int16), [8, -1, 7])
     assert ratings.user_ids.dtype == np.int64
     assert ratings.anime_ids.dtype == np.int64
+    # int32 ids are kept as they are, so that large columns are not widened.
+    kept = Ratings.from_arrays(np.array([1, 2], dtype=np.int32), np.array([5, 6], dtype=np.int32), [8, 7])
+    assert kept.user_ids.dtype == np.int32
+    assert kept.anime_ids.dtype == np.int32
     assert ratings.scores.dtype == np.float32
     assert np.isnan(ratings.scores[1])
     assert ratings.n_rated == 2
@@ -340,7 +344,7 @@ def test_ratings_direct_construction_validated():
         Ratings(ids, ids, np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="same length, got 2, 2 and 1"):
         Ratings(ids, ids, np.array([1.0], dtype=np.float32))
-    with pytest.raises(TypeError, match="user_ids must have dtype int64 or str, got float64"):
+    with pytest.raises(TypeError, match="user_ids must have dtype int32, int64 or str, got float64"):
         Ratings(np.array([1.0, 2.0]), ids, np.array([1.0, 2.0], dtype=np.float32))
 
 

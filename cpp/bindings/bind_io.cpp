@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "bindings/checks.hpp"
@@ -78,62 +79,74 @@ py::tuple parse_ratings(const py::buffer& data, const std::string& source, std::
         columns = pyanimf::io::parse_ratings(view.bytes(), source, unrated, threads,
                                              chunks ? static_cast<std::size_t>(*chunks) : 0);
     }
-    return py::make_tuple(to_numpy(std::move(columns.user_ids)), to_numpy(std::move(columns.anime_ids)),
-                          to_numpy(std::move(columns.scores)));
+    py::array scores = to_numpy(std::move(columns.scores));
+    return std::visit(
+        [&scores](auto& ids) -> py::tuple {
+            return py::make_tuple(to_numpy(std::move(ids.user_ids)), to_numpy(std::move(ids.anime_ids)), scores);
+        },
+        columns.ids);
 }
 
-py::tuple map_ids(const py::array& ids) {
-    if (!ids.dtype().equal(py::dtype::of<std::int64_t>())) {
-        throw py::type_error("map_ids: ids must have dtype int64, got " + std::string(py::str(ids.dtype())));
+bool is_int32(const py::array& array) { return array.dtype().equal(py::dtype::of<std::int32_t>()); }
+
+// Check that `array` is a 1-D int32 or int64 array, for the function `function`.
+void check_id_array(const py::array& array, const char* function, const char* name) {
+    if (!is_int32(array) && !array.dtype().equal(py::dtype::of<std::int64_t>())) {
+        throw py::type_error(std::string(function) + ": " + name + " must have dtype int32 or int64, got " +
+                             std::string(py::str(array.dtype())));
     }
-    if (ids.ndim() != 1) {
-        throw py::value_error("map_ids: ids must be 1-dimensional, got " + std::to_string(ids.ndim()) +
-                              " dimensions");
+    if (array.ndim() != 1) {
+        throw py::value_error(std::string(function) + ": " + name + " must be 1-dimensional, got " +
+                              std::to_string(array.ndim()) + " dimensions");
     }
+}
+
+template <typename Id>
+pyanimf::io::IdMapping map_ids_of(const py::array& ids) {
     // Reading needs contiguous memory, so a strided view (a column of a 2-D
     // array, say) is copied once. The input is only read, so the copy cannot
     // hide an update.
-    const auto contiguous = py::array_t<std::int64_t, py::array::c_style>::ensure(ids);
-    const std::int64_t* data = contiguous.data();
+    const auto contiguous = py::array_t<Id, py::array::c_style>::ensure(ids);
+    const Id* data = contiguous.data();
     const auto count = static_cast<std::size_t>(contiguous.size());
-    pyanimf::io::IdMapping mapping;
-    {
-        // Safe without the GIL: `contiguous` holds a reference to the array,
-        // so its memory stays allocated, and the mapping touches no Python object.
-        py::gil_scoped_release release;
-        mapping = pyanimf::io::map_ids(data, count);
-    }
+    // Safe without the GIL: `contiguous` holds a reference to the array, so
+    // its memory stays allocated, and the mapping touches no Python object.
+    py::gil_scoped_release release;
+    return pyanimf::io::map_ids(data, count);
+}
+
+py::tuple map_ids(const py::array& ids) {
+    check_id_array(ids, "map_ids", "ids");
+    pyanimf::io::IdMapping mapping = is_int32(ids) ? map_ids_of<std::int32_t>(ids) : map_ids_of<std::int64_t>(ids);
     return py::make_tuple(to_numpy(std::move(mapping.codes)), to_numpy(std::move(mapping.uniques)));
+}
+
+template <typename Id>
+std::vector<std::int64_t> superseded_rows_of(const py::array& user_ids, const py::array& anime_ids, int threads) {
+    // Only read, so copying a strided view once cannot hide an update.
+    const auto users = py::array_t<Id, py::array::c_style>::ensure(user_ids);
+    const auto anime = py::array_t<Id, py::array::c_style>::ensure(anime_ids);
+    const auto count = static_cast<std::size_t>(users.size());
+    // Safe without the GIL: `users` and `anime` hold references to the
+    // arrays, so their memory stays allocated, and no Python object is touched.
+    py::gil_scoped_release release;
+    return pyanimf::io::superseded_rows(users.data(), anime.data(), count, threads);
 }
 
 py::array_t<std::int64_t> superseded_rows(const py::array& user_ids, const py::array& anime_ids, int threads) {
     pyanimf::bindings::check_range(threads, 1, 4096, "threads");
-    for (const auto& [array, name] : {std::pair{&user_ids, "user_ids"}, std::pair{&anime_ids, "anime_ids"}}) {
-        if (!array->dtype().equal(py::dtype::of<std::int64_t>())) {
-            throw py::type_error(std::string("superseded_rows: ") + name + " must have dtype int64, got " +
-                                 std::string(py::str(array->dtype())));
-        }
-        if (array->ndim() != 1) {
-            throw py::value_error(std::string("superseded_rows: ") + name + " must be 1-dimensional, got " +
-                                  std::to_string(array->ndim()) + " dimensions");
-        }
+    check_id_array(user_ids, "superseded_rows", "user_ids");
+    check_id_array(anime_ids, "superseded_rows", "anime_ids");
+    if (!user_ids.dtype().equal(anime_ids.dtype())) {
+        throw py::type_error("superseded_rows: user_ids and anime_ids must have the same dtype, got " +
+                             std::string(py::str(user_ids.dtype())) + " and " + std::string(py::str(anime_ids.dtype())));
     }
     if (user_ids.size() != anime_ids.size()) {
         throw py::value_error("superseded_rows: user_ids and anime_ids must have the same length, got " +
                               std::to_string(user_ids.size()) + " and " + std::to_string(anime_ids.size()));
     }
-    // Only read, so copying a strided view once cannot hide an update.
-    const auto users = py::array_t<std::int64_t, py::array::c_style>::ensure(user_ids);
-    const auto anime = py::array_t<std::int64_t, py::array::c_style>::ensure(anime_ids);
-    const auto count = static_cast<std::size_t>(users.size());
-    std::vector<std::int64_t> rows;
-    {
-        // Safe without the GIL: `users` and `anime` hold references to the
-        // arrays, so their memory stays allocated, and no Python object is touched.
-        py::gil_scoped_release release;
-        rows = pyanimf::io::superseded_rows(users.data(), anime.data(), count, threads);
-    }
-    return to_numpy(std::move(rows));
+    return to_numpy(is_int32(user_ids) ? superseded_rows_of<std::int32_t>(user_ids, anime_ids, threads)
+                                       : superseded_rows_of<std::int64_t>(user_ids, anime_ids, threads));
 }
 
 py::dict end_to_dict(const pyanimf::io::ScoreEnd& end) {
@@ -185,7 +198,10 @@ void bind_io(py::module_& m) {
 
     m.def("parse_ratings", &parse_ratings, py::arg("data"), py::arg("source"), py::arg("unrated"),
           py::arg("threads") = 1, py::arg("chunks") = py::none(),
-          R"doc(Parse ratings text into (user_ids int64, anime_ids int64, scores float32) arrays.
+          R"doc(Parse ratings text into (user_ids, anime_ids, scores float32) arrays.
+
+The two id arrays are int32 when every id of the file fits in 32 bits, and
+int64 otherwise.
 
 data is the whole decompressed file as a bytes-like object (bytes, memoryview,
 mmap). source names it in error messages. A score equal to unrated is stored
@@ -199,7 +215,7 @@ fewer for data under 1 MiB per thread. Neither changes the result or the
 error raised, which is always the one on the first bad line of the file.)doc");
 
     m.def("map_ids", &map_ids, py::arg("ids").noconvert(),
-          R"doc(Map a 1-D int64 array to (codes int32, uniques int64).
+          R"doc(Map a 1-D int32 or int64 array to (codes int32, uniques int64).
 
 codes[i] is the position of ids[i] in uniques, which lists each distinct id
 once in order of first appearance. Releases the GIL while mapping.)doc");
@@ -208,8 +224,8 @@ once in order of first appearance. Releases the GIL while mapping.)doc");
           py::arg("threads") = 1,
           R"doc(Rows whose (user, anime) pair appears again in a later row, as a sorted int64 array.
 
-Both arguments are 1-D int64 arrays of equal length (ids, or codes of string
-ids). Dropping the returned rows keeps the last row of every pair. Rows sorted
+Both arguments are 1-D arrays of equal length and dtype, int32 or int64
+(ids, or codes of string ids). Dropping the returned rows keeps the last row of every pair. Rows sorted
 by user id with anime ids in a dense range are searched on up to threads
 threads. Releases the GIL while searching.)doc");
 

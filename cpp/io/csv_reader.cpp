@@ -23,6 +23,7 @@
 #include <exception>
 #include <limits>
 #include <system_error>
+#include <type_traits>
 
 #include "io/line_chunks.hpp"
 
@@ -312,11 +313,21 @@ struct Chunk {
 };
 
 // Output positions of the next parsed row.
+template <typename Id>
 struct RowCursor {
-    std::int64_t* user_ids;
-    std::int64_t* anime_ids;
+    Id* user_ids;
+    Id* anime_ids;
     float* scores;
 };
+
+// Thrown by a parse into 32-bit id columns at the first id that does not
+// fit, so that the file is parsed again into 64-bit columns.
+struct WideIdsNeeded {};
+
+template <typename Id>
+inline bool fits(std::int64_t id) {
+    return static_cast<std::int64_t>(static_cast<Id>(id)) == id;
+}
 
 class Parser {
 public:
@@ -333,17 +344,20 @@ private:
     std::string column_label(std::size_t column) const;
     std::string score_hint() const;
     // Parse the data lines, which start at `data_start` after `lines_before_data` lines.
-    void parse_data(const char* data_start, std::size_t lines_before_data, int threads, std::size_t chunk_count,
-                    RatingsColumns& out) const;
+    // With Id = std::int32_t, throws WideIdsNeeded at an id that does not fit.
+    template <typename Id>
+    RatingsColumns parse_data(const char* data_start, std::size_t lines_before_data, int threads,
+                              std::size_t chunk_count) const;
     // Parse the rows of `chunk` into `out` from index chunk.first_row, and set chunk.rows.
-    void parse_chunk(Chunk& chunk, RatingsColumns& out) const;
+    template <typename Id>
+    void parse_chunk(Chunk& chunk, RowCursor<Id> out) const;
 
     // kUserAnimeScore: the columns are exactly user id, anime id, score.
-    template <std::size_t SepSize, bool kUserAnimeScore>
-    std::size_t parse_rows(TextRange text, std::size_t line, RowCursor out) const;
+    template <std::size_t SepSize, bool kUserAnimeScore, typename Id>
+    std::size_t parse_rows(TextRange text, std::size_t line, RowCursor<Id> out) const;
     // Parse the rows that start before `stop`; `line` is the last line number read.
-    template <std::size_t SepSize, bool kUserAnimeScore, bool kChecked>
-    const char* parse_row_range(const char* p, const char* stop, std::size_t& line, RowCursor& out) const;
+    template <std::size_t SepSize, bool kUserAnimeScore, bool kChecked, typename Id>
+    const char* parse_row_range(const char* p, const char* stop, std::size_t& line, RowCursor<Id>& out) const;
     template <std::size_t SepSize>
     const char* find_field_end(const char* p) const;
     template <std::size_t SepSize>
@@ -395,8 +409,7 @@ RatingsColumns Parser::run(int threads, std::size_t chunk_count) {
         }
         p = skip_line_break(line_end, end_);
     }
-    RatingsColumns out;
-    if (first_start == nullptr) return out;  // empty: the caller reports "no ratings"
+    if (first_start == nullptr) return RatingsColumns{};  // empty: the caller reports "no ratings"
 
     const std::string_view first_line(first_start, static_cast<std::size_t>(first_end - first_start));
     detect_separator(first_line, line);
@@ -408,12 +421,16 @@ RatingsColumns Parser::run(int threads, std::size_t chunk_count) {
         data_start = skip_line_break(first_end, end_);
         lines_before_data = line;
     }
-    parse_data(data_start, lines_before_data, threads, chunk_count, out);
-    return out;
+    try {
+        return parse_data<std::int32_t>(data_start, lines_before_data, threads, chunk_count);
+    } catch (const WideIdsNeeded&) {
+        return parse_data<std::int64_t>(data_start, lines_before_data, threads, chunk_count);
+    }
 }
 
-void Parser::parse_data(const char* data_start, std::size_t lines_before_data, int threads,
-                        std::size_t chunk_count, RatingsColumns& out) const {
+template <typename Id>
+RatingsColumns Parser::parse_data(const char* data_start, std::size_t lines_before_data, int threads,
+                                  std::size_t chunk_count) const {
     const auto size = static_cast<std::size_t>(end_ - data_start);
     if (chunk_count == 0) {
         chunk_count = std::min(static_cast<std::size_t>(threads), size / kMinChunkBytes);
@@ -442,9 +459,11 @@ void Parser::parse_data(const char* data_start, std::size_t lines_before_data, i
         chunk.first_row = lines;
         lines += chunk.lines;
     }
-    out.user_ids.resize(lines);
-    out.anime_ids.resize(lines);
-    out.scores.resize(lines);
+    IdColumns<Id> ids;
+    ColumnVector<float> scores;
+    ids.user_ids.resize(lines);
+    ids.anime_ids.resize(lines);
+    scores.resize(lines);
 
     // A chunk after one that failed cannot hold the first error, so it is skipped.
     std::atomic<std::ptrdiff_t> first_failed{chunk_total};
@@ -452,7 +471,9 @@ void Parser::parse_data(const char* data_start, std::size_t lines_before_data, i
     for (std::ptrdiff_t k = 0; k < chunk_total; ++k) {
         if (k > first_failed.load(std::memory_order_relaxed)) continue;
         try {
-            parse_chunk(chunks[k], out);
+            const std::size_t first = chunks[k].first_row;
+            parse_chunk(chunks[k], RowCursor<Id>{ids.user_ids.data() + first, ids.anime_ids.data() + first,
+                                                 scores.data() + first});
         } catch (...) {
             chunks[k].error = std::current_exception();
             std::ptrdiff_t failed = first_failed.load(std::memory_order_relaxed);
@@ -468,22 +489,20 @@ void Parser::parse_data(const char* data_start, std::size_t lines_before_data, i
     std::size_t rows = 0;
     for (const Chunk& chunk : chunks) {
         if (chunk.first_row != rows && chunk.rows > 0) {
-            std::memmove(out.user_ids.data() + rows, out.user_ids.data() + chunk.first_row,
-                         chunk.rows * sizeof(std::int64_t));
-            std::memmove(out.anime_ids.data() + rows, out.anime_ids.data() + chunk.first_row,
-                         chunk.rows * sizeof(std::int64_t));
-            std::memmove(out.scores.data() + rows, out.scores.data() + chunk.first_row, chunk.rows * sizeof(float));
+            std::memmove(ids.user_ids.data() + rows, ids.user_ids.data() + chunk.first_row, chunk.rows * sizeof(Id));
+            std::memmove(ids.anime_ids.data() + rows, ids.anime_ids.data() + chunk.first_row, chunk.rows * sizeof(Id));
+            std::memmove(scores.data() + rows, scores.data() + chunk.first_row, chunk.rows * sizeof(float));
         }
         rows += chunk.rows;
     }
-    out.user_ids.resize(rows);
-    out.anime_ids.resize(rows);
-    out.scores.resize(rows);
+    ids.user_ids.resize(rows);
+    ids.anime_ids.resize(rows);
+    scores.resize(rows);
+    return RatingsColumns{std::move(ids), std::move(scores)};
 }
 
-void Parser::parse_chunk(Chunk& chunk, RatingsColumns& out) const {
-    const RowCursor cursor{out.user_ids.data() + chunk.first_row, out.anime_ids.data() + chunk.first_row,
-                           out.scores.data() + chunk.first_row};
+template <typename Id>
+void Parser::parse_chunk(Chunk& chunk, RowCursor<Id> cursor) const {
     const bool user_anime_score =
         roles_.size() == 3 && roles_[0] == Role::kUser && roles_[1] == Role::kAnime && roles_[2] == Role::kScore;
     if (sep_.size == 2) {
@@ -760,13 +779,13 @@ inline const char* parse_score_fast(const char* p, const char* end, char sep, fl
     return p;
 }
 
-template <std::size_t SepSize, bool kUserAnimeScore>
-std::size_t Parser::parse_rows(TextRange text, std::size_t line, RowCursor out) const {
+template <std::size_t SepSize, bool kUserAnimeScore, typename Id>
+std::size_t Parser::parse_rows(TextRange text, std::size_t line, RowCursor<Id> out) const {
     // Rows that start before the last line break end at or before it, so they
     // can use the unchecked fast paths. Only the final line of the file, when
     // it has no final newline, needs the checked ones. Every other chunk ends
     // just after a line break.
-    const std::int64_t* const first = out.user_ids;
+    const Id* const first = out.user_ids;
     const char* last_break = text.end;
     while (last_break > text.begin && !is_line_break(last_break[-1])) --last_break;
     const char* p = parse_row_range<SepSize, kUserAnimeScore, false>(text.begin, last_break, line, out);
@@ -774,8 +793,8 @@ std::size_t Parser::parse_rows(TextRange text, std::size_t line, RowCursor out) 
     return static_cast<std::size_t>(out.user_ids - first);
 }
 
-template <std::size_t SepSize, bool kUserAnimeScore, bool kChecked>
-const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t& line, RowCursor& out) const {
+template <std::size_t SepSize, bool kUserAnimeScore, bool kChecked, typename Id>
+const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t& line, RowCursor<Id>& out) const {
     // Locals, not members: the compiler must otherwise reload members after
     // every store, since a char pointer may alias anything.
     const char* const end = end_;
@@ -786,8 +805,8 @@ const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t
     const double marker = has_marker ? *unrated_ : 0.0;
     const float not_rated = std::numeric_limits<float>::quiet_NaN();
     // Locals as well, so that the output positions stay in registers.
-    std::int64_t* user_out = out.user_ids;
-    std::int64_t* anime_out = out.anime_ids;
+    Id* user_out = out.user_ids;
+    Id* anime_out = out.anime_ids;
     float* score_out = out.scores;
 
     while (p < stop) {
@@ -860,11 +879,14 @@ const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t
         }
         p = skip_line_break(p, end);
 
-        *user_out++ = user;
-        *anime_out++ = anime;
+        if constexpr (!std::is_same_v<Id, std::int64_t>) {
+            if (!fits<Id>(user) || !fits<Id>(anime)) throw WideIdsNeeded{};
+        }
+        *user_out++ = static_cast<Id>(user);
+        *anime_out++ = static_cast<Id>(anime);
         *score_out++ = score;
     }
-    out = RowCursor{user_out, anime_out, score_out};
+    out = RowCursor<Id>{user_out, anime_out, score_out};
     return p;
 }
 

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "common/uninitialized_vector.hpp"
@@ -35,10 +36,18 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// Parsed ratings, one entry per data line in file order.
+// The id columns of parsed ratings.
+template <typename Id>
+struct IdColumns {
+    ColumnVector<Id> user_ids;
+    ColumnVector<Id> anime_ids;
+};
+
+// Parsed ratings, one entry per data line in file order. Ids take 32 bits
+// when every user id and anime id of the file fits in 32 bits, which halves
+// their memory, and 64 bits otherwise.
 struct RatingsColumns {
-    ColumnVector<std::int64_t> user_ids;
-    ColumnVector<std::int64_t> anime_ids;
+    std::variant<IdColumns<std::int32_t>, IdColumns<std::int64_t>> ids;
     // NaN where the score equals the unrated marker ("on the list, not rated").
     ColumnVector<float> scores;
 };

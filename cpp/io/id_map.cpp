@@ -71,7 +71,8 @@ private:
 
 }  // namespace
 
-IdMapping map_ids(const std::int64_t* ids, std::size_t count) {
+template <typename Id>
+IdMapping map_ids(const Id* ids, std::size_t count) {
     IdMapping result;
     result.codes.resize(count);
     IdTable table;
@@ -108,7 +109,8 @@ constexpr std::uint64_t kMaxDenseRange = std::uint64_t{1} << 26;
 
 // Code `ids` as 0..n_codes-1: densely as id - min when their range allows,
 // else by map_ids in order of first appearance.
-std::vector<std::int32_t> compact_codes(const std::int64_t* ids, std::size_t count, std::size_t& n_codes) {
+template <typename Id>
+std::vector<std::int32_t> compact_codes(const Id* ids, std::size_t count, std::size_t& n_codes) {
     n_codes = 0;
     if (count == 0) return {};
     const auto [low, high] = std::minmax_element(ids, ids + count);
@@ -146,7 +148,8 @@ std::vector<RowRange> cut_rows(std::size_t count, std::size_t pieces) {
 
 // Move each cut forward to the next row whose user differs from the row
 // before, so that no user's rows are split between two ranges.
-void align_to_users(std::vector<RowRange>& ranges, const std::int64_t* users, std::size_t count) {
+template <typename Id>
+void align_to_users(std::vector<RowRange>& ranges, const Id* users, std::size_t count) {
     for (std::size_t k = 1; k < ranges.size(); ++k) {
         std::size_t cut = std::max(ranges[k].begin, ranges[k - 1].begin);
         while (cut > 0 && cut < count && users[cut] == users[cut - 1]) ++cut;
@@ -162,7 +165,8 @@ struct ColumnScan {
     std::int64_t anime_high = std::numeric_limits<std::int64_t>::min();
 };
 
-ColumnScan scan_columns(const std::int64_t* users, const std::int64_t* anime, std::size_t count, int threads) {
+template <typename Id>
+ColumnScan scan_columns(const Id* users, const Id* anime, std::size_t count, int threads) {
     const std::vector<RowRange> ranges = cut_rows(count, static_cast<std::size_t>(threads));
     std::vector<ColumnScan> scans(ranges.size());
     const auto range_count = static_cast<std::ptrdiff_t>(ranges.size());
@@ -190,7 +194,8 @@ ColumnScan scan_columns(const std::int64_t* users, const std::int64_t* anime, st
 // most `n_anime` values from `anime_low`: no codes to build and no sort by
 // user. Each range of rows contains whole users, so threads search their
 // own ranges, each with its own table.
-std::vector<std::int64_t> superseded_sorted_rows(const std::int64_t* users, const std::int64_t* anime,
+template <typename Id>
+std::vector<std::int64_t> superseded_sorted_rows(const Id* users, const Id* anime,
                                                  std::size_t count, std::int64_t anime_low, std::size_t n_anime,
                                                  int threads) {
     // Each thread's table takes 8 bytes per anime id, so a table larger than
@@ -239,8 +244,8 @@ std::vector<std::int64_t> superseded_sorted_rows(const std::int64_t* users, cons
 
 }  // namespace
 
-std::vector<std::int64_t> superseded_rows(const std::int64_t* users, const std::int64_t* anime,
-                                          std::size_t count, int threads) {
+template <typename Id>
+std::vector<std::int64_t> superseded_rows(const Id* users, const Id* anime, std::size_t count, int threads) {
     if (threads < 1) {
         throw std::invalid_argument("superseded_rows: threads must be at least 1, got " + std::to_string(threads));
     }
@@ -290,5 +295,10 @@ std::vector<std::int64_t> superseded_rows(const std::int64_t* users, const std::
     std::sort(superseded.begin(), superseded.end());
     return superseded;
 }
+
+template IdMapping map_ids(const std::int32_t*, std::size_t);
+template IdMapping map_ids(const std::int64_t*, std::size_t);
+template std::vector<std::int64_t> superseded_rows(const std::int32_t*, const std::int32_t*, std::size_t, int);
+template std::vector<std::int64_t> superseded_rows(const std::int64_t*, const std::int64_t*, std::size_t, int);
 
 }  // namespace pyanimf::io

@@ -1,4 +1,5 @@
-// Mapping of 64-bit ids to compact 32-bit codes.
+// Mapping of 32-bit or 64-bit integer ids to compact 32-bit codes. Each
+// function is defined for Id = std::int32_t and Id = std::int64_t.
 #pragma once
 
 #include <cstddef>
@@ -10,13 +11,14 @@ namespace pyanimf::io {
 struct IdMapping {
     // codes[i] is the code of ids[i]: its position in `uniques`.
     std::vector<std::int32_t> codes;
-    // Each distinct id once, in order of first appearance.
+    // Each distinct id once, in order of first appearance, widened to 64 bits.
     std::vector<std::int64_t> uniques;
 };
 
 // Map each id to a code 0..k-1, numbered in order of first appearance.
 // Throws std::length_error when there are more than 2^31 - 1 distinct ids.
-IdMapping map_ids(const std::int64_t* ids, std::size_t count);
+template <typename Id>
+IdMapping map_ids(const Id* ids, std::size_t count);
 
 // Rows whose (user, anime) pair appears again in a later row, in increasing
 // order. Under the rule "the last row of a pair wins" these are the rows to
@@ -31,7 +33,7 @@ IdMapping map_ids(const std::int64_t* ids, std::size_t count);
 // when the rows of a user are not contiguous.
 // Throws std::length_error like map_ids, and std::invalid_argument when
 // `threads` is below 1.
-std::vector<std::int64_t> superseded_rows(const std::int64_t* users, const std::int64_t* anime,
-                                          std::size_t count, int threads = 1);
+template <typename Id>
+std::vector<std::int64_t> superseded_rows(const Id* users, const Id* anime, std::size_t count, int threads = 1);
 
 }  // namespace pyanimf::io
