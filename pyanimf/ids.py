@@ -35,17 +35,18 @@ class IdIndex:
         self._sorted_codes: np.ndarray | None = None
 
     @classmethod
-    def encode(cls, values: Any) -> tuple[IdIndex, np.ndarray]:
+    def encode(cls, values: Any, threads: int = 1) -> tuple[IdIndex, np.ndarray]:
         """Build the index of ``values`` and return it with the int32 code of each value.
 
         ``values`` is a 1-D sequence of integers (any integer dtype, or floats
         with integer values) or of strings. Bools, None, NaN, non-integer
         floats and a mix of strings and numbers raise ValueError naming the
-        first bad position and value.
+        first bad position and value. Integer ids are mapped on up to
+        ``threads`` threads, with the same result for any count.
         """
         ids = _as_id_array(values, "values")
         if ids.dtype.kind == "i":
-            codes, uniques = _core.map_ids(np.ascontiguousarray(ids))
+            codes, uniques = _core.map_ids(np.ascontiguousarray(ids), threads=threads)
             return cls(uniques), codes
         if len(ids) == 0:
             return cls(ids.copy()), np.empty(0, dtype=np.int32)

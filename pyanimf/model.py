@@ -244,9 +244,9 @@ class Model:
 
         # From here on the old model is replaced; it stays untrained unless training ends or is interrupted.
         self._arrays = None
-        users, user_codes = IdIndex.encode(ratings.user_ids)
-        anime, anime_codes = IdIndex.encode(ratings.anime_ids)
         threads = resolve_threads(self.threads)
+        users, user_codes = IdIndex.encode(ratings.user_ids, threads)
+        anime, anime_codes = IdIndex.encode(ratings.anime_ids, threads)
         self._scale = ScoreScale.fit(ratings.scores, self.output, threads)
         if self.threads is None:
             # On a small data set the blocks are short, so the cost of

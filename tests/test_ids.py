@@ -42,6 +42,33 @@ def test_map_ids_int32_same_as_int64():
     np.testing.assert_array_equal(uniques, expected_uniques)
 
 
+@pytest.mark.parametrize("threads", [2, 3, 8])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_map_ids_threads_same_as_one(threads, dtype):
+    rng = np.random.default_rng(3)
+    # A dense span takes the table path; the last case, a wide span, the hash path.
+    cases = [
+        np.repeat(rng.permutation(5000), rng.integers(1, 80, 5000)) - 2500,
+        rng.integers(0, 3000, 400_000),
+        rng.integers(-(2**30), 2**30, 300_000),
+    ]
+    for ids in cases:
+        ids = ids.astype(dtype)
+        codes, uniques = _core.map_ids(ids, threads=threads)
+        expected_codes, expected_uniques = _core.map_ids(ids, threads=1)
+        np.testing.assert_array_equal(codes, expected_codes)
+        np.testing.assert_array_equal(uniques, expected_uniques)
+        np.testing.assert_array_equal(uniques[codes], ids)
+        first_positions = np.unique(ids, return_index=True)[1]
+        np.testing.assert_array_equal(uniques, ids[np.sort(first_positions)])
+
+
+@pytest.mark.parametrize("threads", [0, 4097])
+def test_map_ids_rejects_thread_count(threads):
+    with pytest.raises(ValueError, match="threads"):
+        _core.map_ids(np.arange(3, dtype=np.int64), threads=threads)
+
+
 def test_map_ids_sorted_runs():
     ids = np.repeat(np.arange(1000, dtype=np.int64) * 7, 5)
     codes, uniques = _core.map_ids(ids)

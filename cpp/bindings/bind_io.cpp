@@ -102,7 +102,7 @@ void check_id_array(const py::array& array, const char* function, const char* na
 }
 
 template <typename Id>
-pyanimf::io::IdMapping map_ids_of(const py::array& ids) {
+pyanimf::io::IdMapping map_ids_of(const py::array& ids, int threads) {
     // Reading needs contiguous memory, so a strided view (a column of a 2-D
     // array, say) is copied once. The input is only read, so the copy cannot
     // hide an update.
@@ -112,12 +112,14 @@ pyanimf::io::IdMapping map_ids_of(const py::array& ids) {
     // Safe without the GIL: `contiguous` holds a reference to the array, so
     // its memory stays allocated, and the mapping touches no Python object.
     py::gil_scoped_release release;
-    return pyanimf::io::map_ids(data, count);
+    return pyanimf::io::map_ids(data, count, threads);
 }
 
-py::tuple map_ids(const py::array& ids) {
+py::tuple map_ids(const py::array& ids, int threads) {
     check_id_array(ids, "map_ids", "ids");
-    pyanimf::io::IdMapping mapping = is_int32(ids) ? map_ids_of<std::int32_t>(ids) : map_ids_of<std::int64_t>(ids);
+    pyanimf::bindings::check_range(threads, 1, 4096, "threads");
+    pyanimf::io::IdMapping mapping =
+        is_int32(ids) ? map_ids_of<std::int32_t>(ids, threads) : map_ids_of<std::int64_t>(ids, threads);
     return py::make_tuple(to_numpy(std::move(mapping.codes)), to_numpy(std::move(mapping.uniques)));
 }
 
@@ -214,11 +216,13 @@ The data lines are cut at line starts into `chunks` parts, parsed on up to
 fewer for data under 1 MiB per thread. Neither changes the result or the
 error raised, which is always the one on the first bad line of the file.)doc");
 
-    m.def("map_ids", &map_ids, py::arg("ids").noconvert(),
+    m.def("map_ids", &map_ids, py::arg("ids").noconvert(), py::arg("threads") = 1,
           R"doc(Map a 1-D int32 or int64 array to (codes int32, uniques int64).
 
 codes[i] is the position of ids[i] in uniques, which lists each distinct id
-once in order of first appearance. Releases the GIL while mapping.)doc");
+once in order of first appearance. Ids that span no more values than there
+are ids (fewer than 2^26) are mapped on up to threads threads (1 to 4096);
+the result does not depend on the count. Releases the GIL while mapping.)doc");
 
     m.def("superseded_rows", &superseded_rows, py::arg("user_ids").noconvert(), py::arg("anime_ids").noconvert(),
           py::arg("threads") = 1,

@@ -69,10 +69,9 @@ private:
     std::size_t size_ = 0;
 };
 
-}  // namespace
-
+// map_ids on one thread through a hash table, for ids of any span.
 template <typename Id>
-IdMapping map_ids(const Id* ids, std::size_t count) {
+IdMapping map_ids_hashed(const Id* ids, std::size_t count) {
     IdMapping result;
     result.codes.resize(count);
     IdTable table;
@@ -100,35 +99,10 @@ IdMapping map_ids(const Id* ids, std::size_t count) {
     return result;
 }
 
-namespace {
-
 // Ids that span at most this many values, and no more values than there are
 // rows, are coded as id - min without hash lookups. Ratings data usually
 // numbers users and items densely, so this is the common case.
 constexpr std::uint64_t kMaxDenseRange = std::uint64_t{1} << 26;
-
-// Code `ids` as 0..n_codes-1: densely as id - min when their range allows,
-// else by map_ids in order of first appearance.
-template <typename Id>
-std::vector<std::int32_t> compact_codes(const Id* ids, std::size_t count, std::size_t& n_codes) {
-    n_codes = 0;
-    if (count == 0) return {};
-    const auto [low, high] = std::minmax_element(ids, ids + count);
-    // Unsigned arithmetic, so that the full int64 range cannot overflow.
-    const std::uint64_t base = static_cast<std::uint64_t>(*low);
-    const std::uint64_t range = static_cast<std::uint64_t>(*high) - base;
-    if (range < kMaxDenseRange && range <= count) {
-        std::vector<std::int32_t> codes(count);
-        for (std::size_t i = 0; i < count; ++i) {
-            codes[i] = static_cast<std::int32_t>(static_cast<std::uint64_t>(ids[i]) - base);
-        }
-        n_codes = static_cast<std::size_t>(range) + 1;
-        return codes;
-    }
-    IdMapping mapping = map_ids(ids, count);
-    n_codes = mapping.uniques.size();
-    return std::move(mapping.codes);
-}
 
 // A piece of the rows [begin, end).
 struct RowRange {
@@ -144,6 +118,102 @@ std::vector<RowRange> cut_rows(std::size_t count, std::size_t pieces) {
                                   count / pieces * (k + 1) + count % pieces * (k + 1) / pieces});
     }
     return ranges;
+}
+
+// Rows of the input below which map_ids does not split the work further.
+constexpr std::size_t kRowsPerPart = std::size_t{1} << 16;
+
+// map_ids for ids in [base, base + span): each thread records the ids that
+// first appear in its contiguous range of rows, in order. Taking the ranges
+// in order, an id's code is set by the first range that lists it, which is
+// the order of first appearance in the whole input.
+template <typename Id>
+IdMapping map_dense_ids(const Id* ids, std::size_t count, std::uint64_t base, std::size_t span, int threads) {
+    const std::size_t parts = std::max<std::size_t>(1, std::min(static_cast<std::size_t>(threads), count / kRowsPerPart));
+    const std::vector<RowRange> ranges = cut_rows(count, parts);
+    std::vector<std::vector<std::int64_t>> first_seen(parts);
+    const auto parts_signed = static_cast<std::ptrdiff_t>(parts);
+    WorkerErrors errors;
+#pragma omp parallel for num_threads(static_cast<int>(parts)) schedule(static, 1)
+    for (std::ptrdiff_t k = 0; k < parts_signed; ++k) {
+        try {
+            std::vector<char> seen(span, 0);
+            std::vector<std::int64_t>& listed = first_seen[k];
+            for (std::size_t row = ranges[k].begin; row < ranges[k].end; ++row) {
+                const auto offset = static_cast<std::size_t>(static_cast<std::uint64_t>(ids[row]) - base);
+                if (seen[offset]) continue;
+                seen[offset] = 1;
+                listed.push_back(ids[row]);
+            }
+        } catch (...) {
+            errors.capture();
+        }
+    }
+    errors.rethrow_if_any();
+
+    IdMapping result;
+    std::vector<std::int32_t> code_of(span, -1);
+    for (const std::vector<std::int64_t>& listed : first_seen) {
+        for (const std::int64_t id : listed) {
+            std::int32_t& code = code_of[static_cast<std::size_t>(static_cast<std::uint64_t>(id) - base)];
+            if (code >= 0) continue;
+            // The span is below 2^26, so the codes fit in 32 bits.
+            code = static_cast<std::int32_t>(result.uniques.size());
+            result.uniques.push_back(id);
+        }
+    }
+    // Left uninitialized, so each thread takes the page faults of its own range.
+    result.codes.resize(count);
+#pragma omp parallel for num_threads(static_cast<int>(parts)) schedule(static, 1)
+    for (std::ptrdiff_t k = 0; k < parts_signed; ++k) {
+        for (std::size_t row = ranges[k].begin; row < ranges[k].end; ++row) {
+            result.codes[row] = code_of[static_cast<std::size_t>(static_cast<std::uint64_t>(ids[row]) - base)];
+        }
+    }
+    return result;
+}
+
+}  // namespace
+
+template <typename Id>
+IdMapping map_ids(const Id* ids, std::size_t count, int threads) {
+    if (threads < 1) {
+        throw std::invalid_argument("map_ids: threads must be at least 1, got " + std::to_string(threads));
+    }
+    if (count == 0) return {};
+    const auto [low, high] = std::minmax_element(ids, ids + count);
+    // Unsigned arithmetic, so that the full int64 range cannot overflow.
+    const std::uint64_t base = static_cast<std::uint64_t>(*low);
+    const std::uint64_t range = static_cast<std::uint64_t>(*high) - base;
+    if (range < kMaxDenseRange && range <= count) {
+        return map_dense_ids(ids, count, base, static_cast<std::size_t>(range) + 1, threads);
+    }
+    return map_ids_hashed(ids, count);
+}
+
+namespace {
+
+// Code `ids` as 0..n_codes-1: densely as id - min when their range allows,
+// else by map_ids in order of first appearance.
+template <typename Id>
+ColumnVector<std::int32_t> compact_codes(const Id* ids, std::size_t count, std::size_t& n_codes) {
+    n_codes = 0;
+    if (count == 0) return {};
+    const auto [low, high] = std::minmax_element(ids, ids + count);
+    // Unsigned arithmetic, so that the full int64 range cannot overflow.
+    const std::uint64_t base = static_cast<std::uint64_t>(*low);
+    const std::uint64_t range = static_cast<std::uint64_t>(*high) - base;
+    if (range < kMaxDenseRange && range <= count) {
+        ColumnVector<std::int32_t> codes(count);
+        for (std::size_t i = 0; i < count; ++i) {
+            codes[i] = static_cast<std::int32_t>(static_cast<std::uint64_t>(ids[i]) - base);
+        }
+        n_codes = static_cast<std::size_t>(range) + 1;
+        return codes;
+    }
+    IdMapping mapping = map_ids(ids, count);
+    n_codes = mapping.uniques.size();
+    return std::move(mapping.codes);
 }
 
 // Move each cut forward to the next row whose user differs from the row
@@ -261,8 +331,8 @@ std::vector<std::int64_t> superseded_rows(const Id* users, const Id* anime, std:
 
     std::size_t n_users = 0;
     std::size_t n_anime = 0;
-    const std::vector<std::int32_t> user_codes = compact_codes(users, count, n_users);
-    const std::vector<std::int32_t> anime_codes = compact_codes(anime, count, n_anime);
+    const ColumnVector<std::int32_t> user_codes = compact_codes(users, count, n_users);
+    const ColumnVector<std::int32_t> anime_codes = compact_codes(anime, count, n_anime);
 
     // Visit the rows grouped by user, each user's rows in file order. User
     // codes never decrease when the rows are sorted by user id (dense codes)
@@ -296,8 +366,8 @@ std::vector<std::int64_t> superseded_rows(const Id* users, const Id* anime, std:
     return superseded;
 }
 
-template IdMapping map_ids(const std::int32_t*, std::size_t);
-template IdMapping map_ids(const std::int64_t*, std::size_t);
+template IdMapping map_ids(const std::int32_t*, std::size_t, int);
+template IdMapping map_ids(const std::int64_t*, std::size_t, int);
 template std::vector<std::int64_t> superseded_rows(const std::int32_t*, const std::int32_t*, std::size_t, int);
 template std::vector<std::int64_t> superseded_rows(const std::int64_t*, const std::int64_t*, std::size_t, int);
 

@@ -6,19 +6,26 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/uninitialized_vector.hpp"
+
 namespace pyanimf::io {
 
 struct IdMapping {
     // codes[i] is the code of ids[i]: its position in `uniques`.
-    std::vector<std::int32_t> codes;
+    ColumnVector<std::int32_t> codes;
     // Each distinct id once, in order of first appearance, widened to 64 bits.
     std::vector<std::int64_t> uniques;
 };
 
 // Map each id to a code 0..k-1, numbered in order of first appearance.
-// Throws std::length_error when there are more than 2^31 - 1 distinct ids.
+// Ids that span at most `count` values, fewer than 2^26, are mapped through
+// a table on up to `threads` threads, with a table of one byte per value in
+// the span for each thread. Other ids go through a hash table on one thread.
+// The codes do not depend on the thread count.
+// Throws std::length_error when there are more than 2^31 - 1 distinct ids,
+// and std::invalid_argument when `threads` is below 1.
 template <typename Id>
-IdMapping map_ids(const Id* ids, std::size_t count);
+IdMapping map_ids(const Id* ids, std::size_t count, int threads = 1);
 
 // Rows whose (user, anime) pair appears again in a later row, in increasing
 // order. Under the rule "the last row of a pair wins" these are the rows to
