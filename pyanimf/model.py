@@ -295,7 +295,7 @@ class Model:
         # Training is over, so the grid's copy of the ratings can go before
         # the seen sets take their memory.
         del run, grid
-        self._seen = _seen_sets(user_codes, anime_codes, held_out, len(self._users))
+        self._seen = _seen_sets(user_codes, anime_codes, held_out, len(self._users), threads)
         self.fit_report_ = FitReport(
             train_ratings=n_scores,
             unrated_rows=len(ratings) - n_scores,
@@ -587,7 +587,7 @@ def _renumber(index: IdIndex, codes: np.ndarray, permutation: np.ndarray, thread
     return IdIndex.from_ids(ids)
 
 
-def _seen_sets(user_codes, anime_codes, held_out: Optional[ValidationSet], n_users: int):
+def _seen_sets(user_codes, anime_codes, held_out: Optional[ValidationSet], n_users: int, threads: int):
     """CSR (indptr, anime indices) of every anime each user rated or listed.
 
     Anime within a user are in no particular order.
@@ -597,7 +597,7 @@ def _seen_sets(user_codes, anime_codes, held_out: Optional[ValidationSet], n_use
     if held_out is not None:
         users = np.concatenate([users, held_out.users])
         anime = np.concatenate([anime, held_out.items])
-    return _core.group_items_by_user(users, anime, n_users)
+    return _core.group_items_by_user(users, anime, n_users, threads=threads)
 
 
 def _plain(value):

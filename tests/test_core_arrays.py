@@ -278,6 +278,21 @@ def test_group_items_by_user_keeps_input_order():
     assert grouped.tolist() == [6, 9, 8, 5, 7]
 
 
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_group_items_by_user_threads_same_as_one(threads):
+    rng = np.random.default_rng(5)
+    # Sorted users as in a ratings file, then shuffled ones.
+    for users in (np.sort(rng.integers(0, 900, 300_001)), rng.integers(0, 900, 300_001)):
+        users = users.astype(np.int32)
+        items = rng.integers(0, 10**6, len(users)).astype(np.int32)
+        indptr, grouped = _core.group_items_by_user(users, items, 1000, threads=threads)
+        expected_indptr, expected_grouped = _core.group_items_by_user(users, items, 1000, threads=1)
+        np.testing.assert_array_equal(indptr, expected_indptr)
+        np.testing.assert_array_equal(grouped, expected_grouped)
+        order = np.argsort(users, kind="stable")
+        np.testing.assert_array_equal(grouped, items[order])
+
+
 def test_group_items_by_user_rejects_out_of_range_user():
     users = np.array([0, 4], dtype=np.int32)
     with pytest.raises(ValueError, match=r"users: expected indices in \[0, 4\), got 4 at position 1"):

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/counting_sort.hpp"
 #include "common/random.hpp"
 #include "common/worker_errors.hpp"
 
@@ -153,38 +154,23 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
                item_group[item_permutation_[items[k]]];
     };
 
-    // Counting sort into block-major order; the input order is kept inside a
-    // block until the shuffle below. Each thread takes one contiguous range
-    // of the input and places its ratings of a block after those of the
-    // threads before it, so the result is the one of a sequential pass. The
+    // A stable counting sort into block-major order (common/counting_sort.hpp);
+    // the input order is kept inside a block until the shuffle below. The
     // block of a rating is computed in both passes, which is cheaper than
     // storing it.
     const std::size_t n_blocks = static_cast<std::size_t>(grid_size) * grid_size;
-    // At least kRowsPerPart rows a part, and no more counters than rows.
-    const std::size_t parts = std::max<std::size_t>(
-        1, std::min({static_cast<std::size_t>(threads), count / kRowsPerPart, count / n_blocks}));
-    auto part_begin = [&](std::size_t part) { return count / parts * part + std::min(part, count % parts); };
-    std::vector<std::size_t> part_counts(parts * n_blocks, 0);  // part-major
-    const auto parts_signed = static_cast<std::int64_t>(parts);
+    const RowParts parts(count, n_blocks, threads, kRowsPerPart);
+    std::vector<std::size_t> part_counts(parts.size() * n_blocks, 0);
+    const auto parts_signed = static_cast<std::int64_t>(parts.size());
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (std::int64_t part = 0; part < parts_signed; ++part) {
         std::size_t* counts = part_counts.data() + part * n_blocks;
-        for (std::size_t k = part_begin(part), end = part_begin(part + 1); k < end; ++k) {
+        for (std::size_t k = parts.begin(part); k < parts.end(part); ++k) {
             if (!std::isnan(scores[k])) ++counts[block_of_rating(k)];
         }
     }
-    // Turn the counts into each part's first slot in each block.
     offsets_.assign(n_blocks + 1, 0);
-    std::size_t next = 0;
-    for (std::size_t block = 0; block < n_blocks; ++block) {
-        offsets_[block] = next;
-        for (std::size_t part = 0; part < parts; ++part) {
-            const std::size_t counted = part_counts[part * n_blocks + block];
-            part_counts[part * n_blocks + block] = next;
-            next += counted;
-        }
-    }
-    offsets_[n_blocks] = next;
+    counts_to_slots(part_counts.data(), parts.size(), n_blocks, offsets_.data());
 
     // Left uninitialized, so the threads below take the page faults of the
     // first writes between them.
@@ -196,7 +182,7 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (std::int64_t part = 0; part < parts_signed; ++part) {
         std::size_t* cursor = part_counts.data() + part * n_blocks;
-        for (std::size_t k = part_begin(part), end = part_begin(part + 1); k < end; ++k) {
+        for (std::size_t k = parts.begin(part); k < parts.end(part); ++k) {
             if (std::isnan(scores[k])) continue;
             const std::size_t slot = cursor[block_of_rating(k)]++;
             users_[slot] = user_permutation_[users[k]];
