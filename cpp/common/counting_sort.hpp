@@ -1,6 +1,6 @@
-// Pieces of a stable counting sort that threads share: each thread counts
-// the keys of one contiguous part of the input, then places its rows of each
-// key after those of the parts before it, so the result is that of a
+// Pieces of a stable counting sort that threads share. Each thread counts
+// the keys of one contiguous part of the input. It then places its rows of
+// each key after those of the parts before it, so the result is that of a
 // sequential pass whatever the number of parts.
 #pragma once
 
