@@ -108,6 +108,25 @@ def test_block_grid_rejects_negative_item():
         _core.BlockGrid(users, items, scores, 3, 3, 2, 0)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_block_grid_names_first_bad_index_on_threads(threads):
+    # Enough rows for every thread to count a part; the bad entries lie in later parts.
+    count = 400_000
+    users = np.arange(count, dtype=np.int32) % 50
+    items = np.arange(count, dtype=np.int32) % 40
+    scores = np.ones(count, dtype=np.float32)
+    items[150_000] = 40
+    users[390_000] = -7
+    users[395_000] = 99
+    # Users are checked before anime, so the later bad user is the one named.
+    with pytest.raises(ValueError, match=r"users: expected indices in \[0, 50\), got -7 at position 390000"):
+        _core.BlockGrid(users, items, scores, 50, 40, 2, 0, threads)
+    users[390_000] = 1
+    users[395_000] = 1
+    with pytest.raises(ValueError, match=r"items: expected indices in \[0, 40\), got 40 at position 150000"):
+        _core.BlockGrid(users, items, scores, 50, 40, 2, 0, threads)
+
+
 def test_block_grid_rejects_int64_indices():
     users, items, scores = small_grid_inputs()
     with pytest.raises(TypeError, match="users: expected dtype int32, got int64"):

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -111,16 +112,68 @@ std::vector<std::size_t> interleaved_order(const std::int32_t* users, std::size_
     return order;
 }
 
-void check_indices(const std::int32_t* values, std::size_t count, std::int32_t limit,
-                   const char* name) {
-    for (std::size_t k = 0; k < count; ++k) {
-        if (values[k] < 0 || values[k] >= limit) {
-            throw std::invalid_argument(std::string(name) + ": expected indices in [0, " +
-                                        std::to_string(limit) + "), got " +
-                                        std::to_string(values[k]) + " at position " +
-                                        std::to_string(k));
+[[noreturn]] void fail_index(const char* name, std::int32_t value, std::size_t position, std::int32_t limit) {
+    throw std::invalid_argument(std::string(name) + ": expected indices in [0, " + std::to_string(limit) + "), got " +
+                                std::to_string(value) + " at position " + std::to_string(position));
+}
+
+// The ratings count of each user and anime, unrated rows left out.
+struct RatingCounts {
+    std::vector<std::size_t> users;
+    std::vector<std::size_t> items;
+    std::size_t rated = 0;
+};
+
+// Counts the rated rows of each user and anime on up to `threads` threads,
+// each taking a contiguous part of the rows. Every index is checked, on
+// unrated rows too. A bad one throws std::invalid_argument naming the first
+// bad user index, or when there is none the first bad anime index.
+RatingCounts count_ratings(const std::int32_t* users, const std::int32_t* items, const float* scores,
+                           std::size_t count, std::int32_t n_users, std::int32_t n_items, int threads) {
+    const auto user_slots = static_cast<std::size_t>(n_users);
+    const auto item_slots = static_cast<std::size_t>(n_items);
+    const RowParts parts(count, user_slots + item_slots, threads, kRowsPerPart);
+    std::vector<RatingCounts> part_counts(parts.size());
+    constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+    std::vector<std::size_t> bad_user(parts.size(), kNone);
+    std::vector<std::size_t> bad_item(parts.size(), kNone);
+    const auto parts_signed = static_cast<std::int64_t>(parts.size());
+    WorkerErrors worker_errors;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (std::int64_t part = 0; part < parts_signed; ++part) {
+        try {
+            RatingCounts& counts = part_counts[part];
+            counts.users.assign(user_slots, 0);
+            counts.items.assign(item_slots, 0);
+            for (std::size_t k = parts.begin(part); k < parts.end(part); ++k) {
+                const bool user_valid = users[k] >= 0 && users[k] < n_users;
+                const bool item_valid = items[k] >= 0 && items[k] < n_items;
+                if (!user_valid && bad_user[part] == kNone) bad_user[part] = k;
+                if (!item_valid && bad_item[part] == kNone) bad_item[part] = k;
+                if (!user_valid || !item_valid || std::isnan(scores[k])) continue;
+                ++counts.users[users[k]];
+                ++counts.items[items[k]];
+                ++counts.rated;
+            }
+        } catch (...) {
+            worker_errors.capture();
         }
     }
+    worker_errors.rethrow_if_any();
+    for (const std::size_t position : bad_user) {
+        if (position != kNone) fail_index("users", users[position], position, n_users);
+    }
+    for (const std::size_t position : bad_item) {
+        if (position != kNone) fail_index("items", items[position], position, n_items);
+    }
+
+    RatingCounts total = std::move(part_counts[0]);
+    for (std::size_t part = 1; part < parts.size(); ++part) {
+        for (std::size_t user = 0; user < user_slots; ++user) total.users[user] += part_counts[part].users[user];
+        for (std::size_t item = 0; item < item_slots; ++item) total.items[item] += part_counts[part].items[item];
+        total.rated += part_counts[part].rated;
+    }
+    return total;
 }
 
 }  // namespace
@@ -132,21 +185,11 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
     if (grid_size < 1 || grid_size > 1024) {
         throw std::invalid_argument("grid_size: expected 1 to 1024, got " + std::to_string(grid_size));
     }
-    check_indices(users, count, n_users, "users");
-    check_indices(items, count, n_items, "items");
-
-    std::vector<std::size_t> user_counts(n_users, 0);
-    std::vector<std::size_t> item_counts(n_items, 0);
-    std::size_t n_rated = 0;
-    for (std::size_t k = 0; k < count; ++k) {
-        if (std::isnan(scores[k])) continue;
-        ++user_counts[users[k]];
-        ++item_counts[items[k]];
-        ++n_rated;
-    }
+    const RatingCounts counts = count_ratings(users, items, scores, count, n_users, n_items, threads);
+    const std::size_t n_rated = counts.rated;
     std::vector<std::int32_t> user_begin, item_begin;
-    user_permutation_ = renumber_into_groups(user_counts, grid_size, n_rated, make_stream(seed, kUserGroupStream), user_begin);
-    item_permutation_ = renumber_into_groups(item_counts, grid_size, n_rated, make_stream(seed, kItemGroupStream), item_begin);
+    user_permutation_ = renumber_into_groups(counts.users, grid_size, n_rated, make_stream(seed, kUserGroupStream), user_begin);
+    item_permutation_ = renumber_into_groups(counts.items, grid_size, n_rated, make_stream(seed, kItemGroupStream), item_begin);
     const auto user_group = group_of_index(user_begin, n_users);
     const auto item_group = group_of_index(item_begin, n_items);
     auto block_of_rating = [&](std::size_t k) {
