@@ -310,10 +310,9 @@ class Model:
         return self
 
     def _initial_arrays(self, n_users: int, n_anime: int, threads: int):
-        arrays = _core.ModelArrays(n_users, n_anime, self.dim)
         # Uniform on [-h, h) has standard deviation h / sqrt(3).
         half_width = np.sqrt(3.0) * self.init_std / np.sqrt(self.dim)
-        arrays.fill_uniform(half_width, self.seed, threads)
+        arrays = _core.ModelArrays.uniform(n_users, n_anime, self.dim, half_width, self.seed, threads)
         arrays.global_mean = 0.0
         return arrays
 

@@ -75,10 +75,29 @@ def test_fill_uniform_range_spread_and_padding():
     assert abs(values.mean()) < 0.005
     assert values.std() == pytest.approx(0.5 / np.sqrt(3), rel=0.01)
     # The 12 padding floats of each 112-float row stay zero.
-    padded = np.lib.stride_tricks.as_strided(
-        arrays.user_factors, shape=(400, arrays.stride), strides=(arrays.stride * 4, 4)
-    )
-    assert not padded[:, 100:].any()
+    assert not padded_rows(arrays.user_factors, arrays.stride)[:, 100:].any()
+
+
+def padded_rows(factors, stride):
+    """View a factor matrix with each row's padding floats included."""
+    return np.lib.stride_tricks.as_strided(factors, shape=(len(factors), stride), strides=(stride * 4, 4))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_uniform_arrays_match_fill_uniform(threads):
+    expected = _filled(1)
+    for _ in range(5):
+        # Memory just freed by other arrays holds nonzero values, which the
+        # factory must overwrite, padding included.
+        freed = np.full(37 * 112 + 41 * 112, 7.0, dtype=np.float32)
+        del freed
+        arrays = _core.ModelArrays.uniform(37, 41, 100, 0.5, 3, threads)
+        assert np.array_equal(arrays.user_factors, expected.user_factors)
+        assert np.array_equal(arrays.item_factors, expected.item_factors)
+        assert not padded_rows(arrays.user_factors, arrays.stride)[:, 100:].any()
+        assert not padded_rows(arrays.item_factors, arrays.stride)[:, 100:].any()
+        assert not arrays.user_bias.any()
+        assert not arrays.item_bias.any()
 
 
 def test_fill_uniform_depends_on_seed_and_side():

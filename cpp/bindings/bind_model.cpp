@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "bindings/checks.hpp"
@@ -140,15 +141,31 @@ py::dict epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& set
     return out;
 }
 
+void check_shape(std::int64_t n_users, std::int64_t n_items, std::int64_t dim) {
+    check_range(n_users, 1, INT32_MAX, "n_users");
+    check_range(n_items, 1, INT32_MAX, "n_items");
+    check_range(dim, 1, 65536, "dim");
+}
+
+void check_uniform_arguments(double half_width, int threads) {
+    check_range(threads, 1, 4096, "threads");
+    if (!(half_width >= 0.0) || half_width > 1e30) {
+        throw py::value_error("half_width: expected a non-negative finite number, got " + std::to_string(half_width));
+    }
+}
+
+void fill_factors_uniform(ModelArrays& arrays, double half_width, std::uint64_t seed, int threads) {
+    fill_uniform(arrays.user_factors, static_cast<float>(half_width), seed, kUserInitStream, threads);
+    fill_uniform(arrays.item_factors, static_cast<float>(half_width), seed, kItemInitStream, threads);
+}
+
 }  // namespace
 
 void bind_model(py::module_& m) {
     py::class_<ModelArrays>(m, "ModelArrays",
                             "User and anime factors (64-byte aligned, padded rows), biases and global mean.")
         .def(py::init([](std::int64_t n_users, std::int64_t n_items, std::int64_t dim) {
-                 check_range(n_users, 1, INT32_MAX, "n_users");
-                 check_range(n_items, 1, INT32_MAX, "n_items");
-                 check_range(dim, 1, 65536, "dim");
+                 check_shape(n_users, n_items, dim);
                  return new ModelArrays(n_users, n_items, dim);
              }),
              py::arg("n_users"), py::arg("n_items"), py::arg("dim"))
@@ -175,18 +192,32 @@ void bind_model(py::module_& m) {
         .def(
             "fill_uniform",
             [](ModelArrays& a, double half_width, std::uint64_t seed, int threads) {
-                check_range(threads, 1, 4096, "threads");
-                if (!(half_width >= 0.0) || half_width > 1e30) {
-                    throw py::value_error("half_width: expected a non-negative finite number, got " +
-                                          std::to_string(half_width));
-                }
+                check_uniform_arguments(half_width, threads);
                 py::gil_scoped_release release;
-                fill_uniform(a.user_factors, static_cast<float>(half_width), seed, kUserInitStream, threads);
-                fill_uniform(a.item_factors, static_cast<float>(half_width), seed, kItemInitStream, threads);
+                fill_factors_uniform(a, half_width, seed, threads);
             },
             py::arg("half_width"), py::arg("seed"), py::arg("threads") = 1,
             "Fill both factor matrices with values uniform in [-half_width, half_width), "
-            "the same for any thread count.");
+            "the same for any thread count.")
+        .def_static(
+            "uniform",
+            [](std::int64_t n_users, std::int64_t n_items, std::int64_t dim, double half_width, std::uint64_t seed,
+               int threads) {
+                check_shape(n_users, n_items, dim);
+                check_uniform_arguments(half_width, threads);
+                std::unique_ptr<ModelArrays> arrays;
+                {
+                    // Touches no Python object. The factors are not zeroed
+                    // first, so the threads that fill them take their page faults.
+                    py::gil_scoped_release release;
+                    arrays = std::make_unique<ModelArrays>(n_users, n_items, dim, false);
+                    fill_factors_uniform(*arrays, half_width, seed, threads);
+                }
+                return arrays;
+            },
+            py::arg("n_users"), py::arg("n_items"), py::arg("dim"), py::arg("half_width"), py::arg("seed"),
+            py::arg("threads") = 1,
+            "New arrays with zero biases and factors as fill_uniform sets them, built on up to `threads` threads.");
 
     py::class_<BlockGrid>(m, "BlockGrid", "Training ratings in block-major order for the conflict-free schedule.")
         .def(py::init(&make_grid), py::arg("users").noconvert(), py::arg("items").noconvert(),

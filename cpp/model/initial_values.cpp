@@ -1,5 +1,6 @@
 #include "model/initial_values.hpp"
 
+#include <algorithm>
 #include <cstddef>
 
 #include "common/random.hpp"
@@ -30,6 +31,7 @@ void fill_uniform(FactorMatrix& matrix, float half_width, std::uint64_t seed, st
             row[k] = centred(bits >> 40, half_width);
             if (k + 1 < dim) row[k + 1] = centred((bits >> 8) & 0xFFFFFFu, half_width);
         }
+        std::fill(row + dim, row + matrix.stride(), 0.0f);
     }
 }
 

@@ -8,7 +8,8 @@
 namespace pyanimf {
 
 // Fills the first dim() floats of every row of `matrix` with values drawn
-// uniformly from [-half_width, half_width); the padding stays zero.
+// uniformly from [-half_width, half_width), and the padding with zeros, so
+// a matrix made with `zeroed` false is ready for training afterwards.
 //
 // Row r takes its values from its own stream of (seed, stream, r), so the
 // result is the same for any thread count and on every platform: the draw

@@ -8,7 +8,7 @@ namespace pyanimf {
 
 void AlignedDeleter::operator()(float* ptr) const noexcept { std::free(ptr); }
 
-AlignedFloats allocate_aligned(std::size_t count) {
+AlignedFloats allocate_aligned(std::size_t count, bool zeroed) {
     // aligned_alloc needs a size that is a multiple of the alignment, and
     // rejects zero on some C libraries.
     std::size_t bytes = count * sizeof(float);
@@ -18,19 +18,19 @@ AlignedFloats allocate_aligned(std::size_t count) {
     if (ptr == nullptr) throw std::bad_alloc();
     // One thread on purpose: Model.load allocates here, and GNU OpenMP hangs
     // in a process forked after the parent used it, as a server's workers are.
-    std::memset(ptr, 0, bytes);
+    if (zeroed) std::memset(ptr, 0, bytes);
     return AlignedFloats(static_cast<float*>(ptr));
 }
 
-FactorMatrix::FactorMatrix(std::size_t rows, std::size_t dim)
+FactorMatrix::FactorMatrix(std::size_t rows, std::size_t dim, bool zeroed)
     : rows_(rows),
       dim_(dim),
       stride_(((dim + kPadFloats - 1) / kPadFloats) * kPadFloats),
-      data_(allocate_aligned(rows * stride_)) {}
+      data_(allocate_aligned(rows * stride_, zeroed)) {}
 
-ModelArrays::ModelArrays(std::size_t n_users, std::size_t n_items, std::size_t dim)
-    : user_factors(n_users, dim),
-      item_factors(n_items, dim),
+ModelArrays::ModelArrays(std::size_t n_users, std::size_t n_items, std::size_t dim, bool zeroed_factors)
+    : user_factors(n_users, dim, zeroed_factors),
+      item_factors(n_items, dim, zeroed_factors),
       user_bias(allocate_aligned(n_users)),
       item_bias(allocate_aligned(n_items)) {}
 

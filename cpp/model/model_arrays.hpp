@@ -20,14 +20,17 @@ struct AlignedDeleter {
     void operator()(float* ptr) const noexcept;
 };
 
-// A zero-initialised float buffer aligned to kRowAlignment.
+// A float buffer aligned to kRowAlignment, zero-initialised unless `zeroed`
+// is false.
 using AlignedFloats = std::unique_ptr<float[], AlignedDeleter>;
-AlignedFloats allocate_aligned(std::size_t count);
+AlignedFloats allocate_aligned(std::size_t count, bool zeroed = true);
 
-// A rows x dim float32 matrix whose rows are `stride` floats apart.
+// A rows x dim float32 matrix whose rows are `stride` floats apart. Its
+// values are zero unless `zeroed` is false, which leaves them for the
+// caller to write, padding included.
 class FactorMatrix {
   public:
-    FactorMatrix(std::size_t rows, std::size_t dim);
+    FactorMatrix(std::size_t rows, std::size_t dim, bool zeroed = true);
 
     std::size_t rows() const { return rows_; }
     std::size_t dim() const { return dim_; }
@@ -44,7 +47,9 @@ class FactorMatrix {
 };
 
 struct ModelArrays {
-    ModelArrays(std::size_t n_users, std::size_t n_items, std::size_t dim);
+    // The biases start at zero, and the factors too unless `zeroed_factors`
+    // is false (see FactorMatrix).
+    ModelArrays(std::size_t n_users, std::size_t n_items, std::size_t dim, bool zeroed_factors = true);
 
     FactorMatrix user_factors;
     FactorMatrix item_factors;
