@@ -12,8 +12,11 @@ Members of the archive:
   float32), ``user_bias``, ``anime_bias`` (float32);
 - ``user_ids``, ``anime_ids``: the original ids in row order, int64 or a
   unicode string array;
-- ``seen_indptr`` (int64, n_users + 1) and ``seen_anime`` (int32): for each
-  user, the indices of the anime they rated or listed, in CSR form.
+- ``seen_indptr`` (int64, n_users + 1) and ``seen_anime``: for each user, the
+  indices of the anime they rated or listed, in CSR form. ``seen_anime`` is
+  uint16 when there are at most 65,536 anime, which halves the largest
+  member of a model trained on many ratings, and int32 otherwise. Version 1
+  files always have int32.
 
 Files are written to a temporary file beside the target and renamed over it,
 so an existing model file is never left half-written.
@@ -38,7 +41,9 @@ from pyanimf.scaling import ScoreScale
 from pyanimf.training import EpochRecord
 
 FORMAT_NAME = "pyanimf-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Maximum number of anime whose indices fit in the uint16 seen lists of version 2.
+NARROW_SEEN_LIMIT = 65536
 SETTINGS = (
     "dim", "epochs", "learning_rate", "regularization", "bias_regularization",
     "biases", "output", "seed", "grid_size", "init_std", "dense_learning_rate",
@@ -77,7 +82,7 @@ def save_model(model, path) -> None:
         "user_ids": model._users.ids,
         "anime_ids": model._anime.ids,
         "seen_indptr": indptr,
-        "seen_anime": seen,
+        "seen_anime": seen.astype(np.uint16) if arrays.n_items <= NARROW_SEEN_LIMIT else seen,
     }
     with atomic_binary_file(path) as stream:
         np.savez(stream, **members)
@@ -308,12 +313,15 @@ def _check_dtypes(path: Path, members: dict) -> None:
     """Check that each array has a dtype save_model writes (any byte order)."""
     kinds = {
         "user_factors": "float32", "anime_factors": "float32", "user_bias": "float32", "anime_bias": "float32",
-        "user_ids": "int64 or str", "anime_ids": "int64 or str", "seen_indptr": "int64", "seen_anime": "int32",
+        "user_ids": "int64 or str", "anime_ids": "int64 or str", "seen_indptr": "int64",
+        "seen_anime": "int32 or uint16",
     }
     for name, expected in kinds.items():
         dtype = members[name].dtype
         if expected == "int64 or str":
             valid = dtype.kind == "U" or (dtype.kind == "i" and dtype.itemsize == 8)
+        elif expected == "int32 or uint16":
+            valid = dtype.newbyteorder("=") in (np.dtype(np.int32), np.dtype(np.uint16))
         else:
             valid = dtype.kind in "fi" and dtype.newbyteorder("=") == np.dtype(expected)
         if not valid:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyanimf import Model, ModelFileError, TrainingDivergedError, _core
+from pyanimf import Model, ModelFileError, TrainingDivergedError, _core, persistence
 from pyanimf.cli.main import main
 from pyanimf.errors import RatingsFormatError
 from pyanimf.ratings import Ratings, load_ratings
@@ -806,7 +806,7 @@ LOADER_CHECKS = [
     ("header not UTF-8", array_change("header", lambda a: np.frombuffer(b"\xff\xfe", np.uint8)), "corrupt"),
     ("header a list", array_change("header", lambda a: np.frombuffer(b"[1]", np.uint8)), "not a pyanimf model"),
     ("format name", header_change("format", "other-model"), "format is not 'pyanimf-model'"),
-    ("newer version", header_change("version", 2), "version 2 is not supported"),
+    ("newer version", header_change("version", 3), "version 3 is not supported"),
     ("version zero", header_change("version", 0), "version 0 is not supported"),
     ("version text", header_change("version", "1"), "version '1' is not supported"),
     ("version bool", header_change("version", True), "version True is not supported"),
@@ -830,7 +830,8 @@ LOADER_CHECKS = [
     ("NaN factor", array_change("anime_factors", with_nan), "anime_factors contains NaN"),
     ("duplicate id", array_change("user_ids", with_duplicate_first_id), "invalid value in the model file"),
     ("seen lists", array_change("seen_indptr", with_bad_indptr), "seen-anime lists are inconsistent"),
-    ("seen index", array_change("seen_anime", lambda a: a + 10**6), "seen-anime lists are inconsistent"),
+    ("seen index", array_change("seen_anime", lambda a: a.astype(np.int32) + 10**6), "seen-anime lists are inconsistent"),
+    ("seen dtype", array_change("seen_anime", lambda a: a.astype(np.int64)), "seen_anime has dtype int64"),
 ]
 
 
@@ -841,6 +842,28 @@ def test_load_rejects_corrupt_member(model_path, tmp_path, case, change, piece):
         Model.load(path)
     assert str(path) in str(error.value)
     assert piece in str(error.value)
+
+
+def test_save_writes_uint16_seen_lists_for_small_catalogues(model_path):
+    assert read_members(model_path)["seen_anime"].dtype == np.uint16
+
+
+def test_save_writes_int32_seen_lists_above_the_limit(trained, tmp_path, monkeypatch):
+    monkeypatch.setattr(persistence, "NARROW_SEEN_LIMIT", 2)
+    path = tmp_path / "wide.npz"
+    trained.save(path)
+    assert read_members(path)["seen_anime"].dtype == np.int32
+    assert Model.load(path).recommend(trained.user_ids[0], n=5) == trained.recommend(trained.user_ids[0], n=5)
+
+
+def test_load_reads_version_1_files(model_path, tmp_path, trained):
+    members = read_members(model_path)
+    members["seen_anime"] = members["seen_anime"].astype(np.int32)
+    header = header_of(members)
+    header["version"] = 1
+    loaded = Model.load(write_members(tmp_path / "version_1.npz", with_header(members, header)))
+    user = trained.user_ids[0]
+    assert loaded.recommend(user, n=5) == trained.recommend(user, n=5)
 
 
 def test_load_big_endian_arrays_accepted(model_path, tmp_path, trained):
