@@ -214,7 +214,9 @@ def load_ratings(
     ``7`` are the same id. A column with any other id is a string column,
     and its ids are compared as text, so there ``007`` and ``7`` differ.
     Integer id columns have dtype int32 when every integer id of the file
-    fits in 32 bits, and int64 otherwise.
+    fits in 32 bits, and int64 otherwise. The native parser then reads the
+    file a second time, from the start, when it meets the first id that
+    does not fit.
 
     Integer ids are parsed by the native parser. The parser and the two
     checks above run on ``threads`` threads (default: OMP_NUM_THREADS, else

@@ -229,9 +229,9 @@ the result does not depend on the count. Releases the GIL while mapping.)doc");
           R"doc(Rows whose (user, anime) pair appears again in a later row, as a sorted int64 array.
 
 Both arguments are 1-D arrays of equal length and dtype, int32 or int64
-(ids, or codes of string ids). Dropping the returned rows keeps the last row of every pair. Rows sorted
-by user id with anime ids in a dense range are searched on up to threads
-threads. Releases the GIL while searching.)doc");
+(ids, or codes of string ids). Dropping the returned rows keeps the last
+row of every pair. Rows sorted by user id with anime ids in a dense range
+are searched on up to threads threads. Releases the GIL while searching.)doc");
 
     m.def("score_extremes", &score_extremes, py::arg("scores").noconvert(), py::arg("threads") = 1,
           R"doc(Find the highest and lowest of a 1-D float32 array of scores, skipping NaN, on up to threads threads.

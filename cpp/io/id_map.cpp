@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "common/counting_sort.hpp"
 #include "common/worker_errors.hpp"
 
 namespace pyanimf::io {
@@ -129,7 +130,9 @@ constexpr std::size_t kRowsPerPart = std::size_t{1} << 16;
 // the order of first appearance in the whole input.
 template <typename Id>
 IdMapping map_dense_ids(const Id* ids, std::size_t count, std::uint64_t base, std::size_t span, int threads) {
-    const std::size_t parts = std::max<std::size_t>(1, std::min(static_cast<std::size_t>(threads), count / kRowsPerPart));
+    // Each part's table takes a byte per value of the span, so the parts'
+    // tables together take no more bytes than there are rows.
+    const std::size_t parts = RowParts(count, span, threads, kRowsPerPart).size();
     const std::vector<RowRange> ranges = cut_rows(count, parts);
     std::vector<std::vector<std::int64_t>> first_seen(parts);
     const auto parts_signed = static_cast<std::ptrdiff_t>(parts);

@@ -20,7 +20,8 @@ struct IdMapping {
 // Map each id to a code 0..k-1, numbered in order of first appearance.
 // Ids that span at most `count` values, fewer than 2^26, are mapped through
 // a table on up to `threads` threads, with a table of one byte per value in
-// the span for each thread. Other ids go through a hash table on one thread.
+// the span for each thread, and no more threads than fit in a byte per row.
+// Other ids go through a hash table on one thread.
 // The codes do not depend on the thread count.
 // Throws std::length_error when there are more than 2^31 - 1 distinct ids,
 // and std::invalid_argument when `threads` is below 1.
