@@ -95,12 +95,14 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
         float* q = item_rows + i * stride;
 
         const float score = scores[k];
+        // z without the dot product, summed before the dot product is ready.
+        float offset = bias + global_mean;
+        if (kBiases) offset += user_bias[u] + item_bias[i];
         float dot = 0.0f;
         float g = 0.0f;
         auto gradient = [&](float dot_product) {
             dot = dot_product;
-            float z = weight * dot + bias + global_mean;
-            if (kBiases) z += user_bias[u] + item_bias[i];
+            const float z = weight * dot + offset;
             const float y = kSigmoid ? 1.0f / (1.0f + std::exp(-z)) : z;
             const float error = score - y;
             // g = error * dy/dz; the constant 2 of the squared loss is folded
@@ -111,7 +113,11 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
                 user_bias[u] = bias_keep * user_bias[u] + lr * g;
                 item_bias[i] = bias_keep * item_bias[i] + lr * g;
             }
-            return g * weight;
+            if constexpr (kSigmoid) return g * weight;
+            // For the identity this equals g * weight but needs one FMA after
+            // the dot product. The row updates wait for this value, and the
+            // chain through z and the error above now runs beside them.
+            return weight * (score - offset) - weight * weight * dot;
         };
         if constexpr (kStride == 0) {
             sgd_step<Ops>(p, q, stride, lr, reg, gradient);
