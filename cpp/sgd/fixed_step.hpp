@@ -3,8 +3,8 @@
 // The generic step (block_loop.hpp) calls the kernel's dot product and
 // update with a run-time length. GCC 12 keeps the dot product an out-of-line
 // call there, and both loops carry a counter. The update also reloads both
-// rows, because the bias stores in between may alias them as far as the
-// compiler knows. Here both rows are loaded into registers once, the loops
+// rows, because the compiler cannot rule out that the bias stores in
+// between alias them. Here both rows are loaded into registers once, the loops
 // unroll completely, and the update works on the loaded values.
 //
 // The vector arithmetic is the generic dot product's and update's, operation
