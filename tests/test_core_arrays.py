@@ -18,6 +18,18 @@ def test_factor_rows_aligned_and_padded():
     assert arrays.item_factors.ctypes.data % 64 == 0
 
 
+def test_large_factors_zeroed_and_aligned():
+    # 5,000 rows of 128 floats take 2.4 MiB, enough for the huge-page path,
+    # which rounds the buffer up to whole 2 MiB pages.
+    arrays = _core.ModelArrays(5000, 3, 128)
+    factors = arrays.user_factors
+    assert factors.ctypes.data % (2 << 20) == 0
+    assert not factors.any()
+    factors[-1] = 1.0
+    assert factors[-1].sum() == 128
+    assert not factors[:-1].any()
+
+
 def test_factor_view_shares_memory():
     arrays = _core.ModelArrays(2, 2, 16)
     arrays.user_factors[1, 3] = 2.5

@@ -7,8 +7,8 @@ from pyanimf import Model
 from pyanimf.threads import resolve_threads
 
 
-def train(ratings, **settings):
-    return Model(dim=40, epochs=3, **settings).fit(ratings)
+def train(ratings, dim=40, **settings):
+    return Model(dim=dim, epochs=3, **settings).fit(ratings)
 
 
 def assert_same_model(a, b):
@@ -23,10 +23,12 @@ def test_same_seed_same_factors(small_ratings):
     assert_same_model(train(small_ratings, seed=5, threads=2), train(small_ratings, seed=5, threads=2))
 
 
+# dim 40 (stride 48) takes the generic SGD step, dim 128 the fixed-width one.
 @pytest.mark.parametrize("threads", [2, 3])
-def test_thread_count_does_not_change_model(small_ratings, threads):
-    one = train(small_ratings, seed=11, threads=1)
-    many = train(small_ratings, seed=11, threads=threads)
+@pytest.mark.parametrize("dim", [40, 128])
+def test_thread_count_does_not_change_model(small_ratings, threads, dim):
+    one = train(small_ratings, dim=dim, seed=11, threads=1)
+    many = train(small_ratings, dim=dim, seed=11, threads=threads)
     assert_same_model(one, many)
 
 

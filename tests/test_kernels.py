@@ -122,8 +122,13 @@ def reference_step(arrays, settings, weight, bias, u, i, score):
     }
 
 
+# Strides 32, 64 and 128 take the SIMD kernels' fixed-width step where the
+# rows fit in registers; 100 (stride 112) takes the generic one.
+STEP_DIMS = [32, 64, 128, 100]
+
+
 @pytest.mark.parametrize("kernel", KERNELS)
-@pytest.mark.parametrize("dim", [128, 100])
+@pytest.mark.parametrize("dim", STEP_DIMS)
 @pytest.mark.parametrize("output", ["identity", "sigmoid"])
 def test_sgd_step_matches_numpy(kernel, dim, output):
     arrays, settings = one_rating_model(dim, output)
@@ -155,3 +160,36 @@ def test_sgd_step_leaves_other_rows_alone():
     np.testing.assert_array_equal(arrays.user_factors[other_users], before_users[other_users])
     np.testing.assert_array_equal(arrays.item_factors[other_items], before_items[other_items])
     assert not np.array_equal(arrays.user_factors[u], before_users[u])
+
+
+def train_epochs(kernel, dim, output, epochs=3):
+    """Train a small random problem for a few epochs with one kernel set, one thread."""
+    rng = np.random.default_rng(dim)
+    n_users, n_items, n_ratings = 40, 30, 600
+    users = rng.integers(0, n_users, n_ratings).astype(np.int32)
+    items = rng.integers(0, n_items, n_ratings).astype(np.int32)
+    scores = rng.uniform(0, 1, n_ratings).astype(np.float32)
+    grid = _core.BlockGrid(users, items, scores, n_users, n_items, 2, 0)
+    arrays = _core.ModelArrays(n_users, n_items, dim)
+    arrays.user_factors[:] = rng.normal(0, 0.1, size=(n_users, dim)).astype(np.float32)
+    arrays.item_factors[:] = rng.normal(0, 0.1, size=(n_items, dim)).astype(np.float32)
+    _, settings = one_rating_model(dim, output)
+    weight, bias = 0.9, 0.05
+    for epoch in range(epochs):
+        result = _core.run_epoch(grid, arrays, settings, weight, bias, kernel=kernel, threads=1, epoch=epoch)
+        weight, bias = result["weight"], result["bias"]
+    return arrays, weight, bias
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dim", STEP_DIMS)
+@pytest.mark.parametrize("output", ["identity", "sigmoid"])
+def test_training_agrees_with_scalar(kernel, dim, output):
+    arrays, weight, bias = train_epochs(kernel, dim, output)
+    expected, expected_weight, expected_bias = train_epochs("scalar", dim, output)
+    np.testing.assert_allclose(arrays.user_factors, expected.user_factors, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(arrays.item_factors, expected.item_factors, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(arrays.user_bias, expected.user_bias, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(arrays.item_bias, expected.item_bias, rtol=1e-4, atol=1e-5)
+    assert weight == pytest.approx(expected_weight, rel=1e-4, abs=1e-6)
+    assert bias == pytest.approx(expected_bias, rel=1e-4, abs=1e-6)

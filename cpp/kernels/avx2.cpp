@@ -58,7 +58,25 @@ void update_avx2(float* p, float* q, std::size_t n, float g, float lr, float reg
     }
 }
 
+// The operations of fixed_step.hpp, matching dot_avx2 and update_avx2.
+struct Avx2Vectors {
+    using Vec = __m256;
+    static constexpr std::size_t kWidth = 8;
+    // Two rows of 4 vectors take 8 of the 16 ymm registers.
+    static constexpr std::size_t kMaxFixedStride = 32;
+    static Vec load(const float* x) { return _mm256_loadu_ps(x); }
+    static void store(float* x, Vec v) { _mm256_storeu_ps(x, v); }
+    static Vec zero() { return _mm256_setzero_ps(); }
+    static Vec broadcast(float x) { return _mm256_set1_ps(x); }
+    static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+    static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+    static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+    static float sum(Vec v) { return horizontal_sum(v); }
+};
+
 struct Avx2Ops {
+    static constexpr bool kFixedSteps = true;
+    using Vectors = Avx2Vectors;
     static float dot(const float* a, const float* b, std::size_t n) { return dot_avx2(a, b, n); }
     static void update(float* p, float* q, std::size_t n, float g, float lr, float reg) {
         update_avx2(p, q, n, g, lr, reg);

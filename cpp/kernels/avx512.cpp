@@ -54,7 +54,25 @@ void update_avx512(float* p, float* q, std::size_t n, float g, float lr, float r
     }
 }
 
+// The operations of fixed_step.hpp, matching dot_avx512 and update_avx512.
+struct Avx512Vectors {
+    using Vec = __m512;
+    static constexpr std::size_t kWidth = 16;
+    // Two rows of 8 vectors take 16 of the 32 zmm registers.
+    static constexpr std::size_t kMaxFixedStride = 128;
+    static Vec load(const float* x) { return _mm512_loadu_ps(x); }
+    static void store(float* x, Vec v) { _mm512_storeu_ps(x, v); }
+    static Vec zero() { return _mm512_setzero_ps(); }
+    static Vec broadcast(float x) { return _mm512_set1_ps(x); }
+    static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+    static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+    static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+    static float sum(Vec v) { return _mm512_reduce_add_ps(v); }
+};
+
 struct Avx512Ops {
+    static constexpr bool kFixedSteps = true;
+    using Vectors = Avx512Vectors;
     static float dot(const float* a, const float* b, std::size_t n) { return dot_avx512(a, b, n); }
     static void update(float* p, float* q, std::size_t n, float g, float lr, float reg) {
         update_avx512(p, q, n, g, lr, reg);

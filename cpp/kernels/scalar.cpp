@@ -23,6 +23,8 @@ void update_scalar(float* p, float* q, std::size_t n, float g, float lr, float r
 }
 
 struct ScalarOps {
+    // The reference keeps the generic step for every stride.
+    static constexpr bool kFixedSteps = false;
     static float dot(const float* a, const float* b, std::size_t n) { return dot_scalar(a, b, n); }
     static void update(float* p, float* q, std::size_t n, float g, float lr, float reg) {
         update_scalar(p, q, n, g, lr, reg);

@@ -16,6 +16,7 @@
 
 #include "model/model_arrays.hpp"
 #include "scheduler/block_grid.hpp"
+#include "sgd/fixed_step.hpp"
 #include "sgd/settings.hpp"
 
 namespace pyanimf {
@@ -55,20 +56,19 @@ inline void sgd_step(float* p, float* q, std::size_t n, float lr, float reg, Gra
 
 // Ops provides static `float dot(const float*, const float*, std::size_t)`
 // and `void update(float* p, float* q, std::size_t, float g, float lr, float reg)`
-// with the semantics documented in kernels/kernels.hpp. NOTE: an AVX-512
-// step that kept both rows in registers between the dot product and the
-// update measured no faster on an AMD EPYC (Zen 4, one thread, 6.3 M
-// synthetic ratings): the loop waits on memory, not on arithmetic.
+// with the semantics documented in kernels/kernels.hpp, and `kFixedSteps`,
+// true when `Ops::Vectors` provides the operations of fixed_step.hpp.
 //
-// The output function and the use of biases are template parameters, so the
-// loop for each combination carries no branch on them.
-template <typename Ops, bool kSigmoid, bool kBiases>
+// The output function, the use of biases and the row stride (0: known only
+// at run time) are template parameters, so the loop for each combination
+// carries no branch on them.
+template <typename Ops, bool kSigmoid, bool kBiases, std::size_t kStride>
 BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& model,
                          const SgdSettings& settings, const DenseLayer& dense) {
     const std::int32_t* users = grid.users();
     const std::int32_t* items = grid.items();
     const float* scores = grid.scores();
-    const std::size_t stride = model.user_factors.stride();
+    const std::size_t stride = kStride != 0 ? kStride : model.user_factors.stride();
     float* user_rows = model.user_factors.data();
     float* item_rows = model.item_factors.data();
     float weight = static_cast<float>(dense.weight);
@@ -95,12 +95,14 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
         float* q = item_rows + i * stride;
 
         const float score = scores[k];
+        // z without the dot product, summed before the dot product is ready.
+        float offset = bias + global_mean;
+        if (kBiases) offset += user_bias[u] + item_bias[i];
         float dot = 0.0f;
         float g = 0.0f;
-        sgd_step<Ops>(p, q, stride, lr, reg, [&](float dot_product) {
+        auto gradient = [&](float dot_product) {
             dot = dot_product;
-            float z = weight * dot + bias + global_mean;
-            if (kBiases) z += user_bias[u] + item_bias[i];
+            const float z = weight * dot + offset;
             const float y = kSigmoid ? 1.0f / (1.0f + std::exp(-z)) : z;
             const float error = score - y;
             // g = error * dy/dz; the constant 2 of the squared loss is folded
@@ -111,8 +113,17 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
                 user_bias[u] = bias_keep * user_bias[u] + lr * g;
                 item_bias[i] = bias_keep * item_bias[i] + lr * g;
             }
-            return g * weight;
-        });
+            if constexpr (kSigmoid) return g * weight;
+            // For the identity this equals g * weight but needs one FMA after
+            // the dot product. The row updates wait for this value, and the
+            // chain through z and the error above now runs beside them.
+            return weight * (score - offset) - weight * weight * dot;
+        };
+        if constexpr (kStride == 0) {
+            sgd_step<Ops>(p, q, stride, lr, reg, gradient);
+        } else {
+            fixed_step<typename Ops::Vectors, kStride>(p, q, lr, reg, gradient);
+        }
         weight += dense_lr * g * dot;
         bias += dense_lr * g;
     }
@@ -122,14 +133,35 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
     return sums;
 }
 
+// Strides 32, 64 and 128, the padded widths of the usual embedding sizes, get
+// a fixed-width step (fixed_step.hpp) where both rows fit in the kernel
+// set's registers. Other strides, and the scalar reference, use the generic
+// step.
+template <typename Ops, bool kSigmoid, bool kBiases>
+BlockSums sgd_block_for_stride(const BlockGrid& grid, std::size_t block, ModelArrays& model,
+                               const SgdSettings& settings, const DenseLayer& dense) {
+    if constexpr (Ops::kFixedSteps) {
+        constexpr std::size_t kMaxStride = Ops::Vectors::kMaxFixedStride;
+        const std::size_t stride = model.user_factors.stride();
+        if (stride == 32) return sgd_block_with<Ops, kSigmoid, kBiases, 32>(grid, block, model, settings, dense);
+        if constexpr (kMaxStride >= 64) {
+            if (stride == 64) return sgd_block_with<Ops, kSigmoid, kBiases, 64>(grid, block, model, settings, dense);
+        }
+        if constexpr (kMaxStride >= 128) {
+            if (stride == 128) return sgd_block_with<Ops, kSigmoid, kBiases, 128>(grid, block, model, settings, dense);
+        }
+    }
+    return sgd_block_with<Ops, kSigmoid, kBiases, 0>(grid, block, model, settings, dense);
+}
+
 template <typename Ops>
 BlockSums sgd_block(const BlockGrid& grid, std::size_t block, ModelArrays& model,
                     const SgdSettings& settings, const DenseLayer& dense) {
     const bool sigmoid = settings.output == OutputFunction::sigmoid;
-    if (sigmoid && settings.use_biases) return sgd_block_with<Ops, true, true>(grid, block, model, settings, dense);
-    if (sigmoid) return sgd_block_with<Ops, true, false>(grid, block, model, settings, dense);
-    if (settings.use_biases) return sgd_block_with<Ops, false, true>(grid, block, model, settings, dense);
-    return sgd_block_with<Ops, false, false>(grid, block, model, settings, dense);
+    if (sigmoid && settings.use_biases) return sgd_block_for_stride<Ops, true, true>(grid, block, model, settings, dense);
+    if (sigmoid) return sgd_block_for_stride<Ops, true, false>(grid, block, model, settings, dense);
+    if (settings.use_biases) return sgd_block_for_stride<Ops, false, true>(grid, block, model, settings, dense);
+    return sgd_block_for_stride<Ops, false, false>(grid, block, model, settings, dense);
 }
 
 }  // namespace
