@@ -75,17 +75,50 @@ def save_model(model, path) -> None:
     indptr, seen = model._seen
     members = {
         "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
-        "user_factors": np.ascontiguousarray(arrays.user_factors),
-        "anime_factors": np.ascontiguousarray(arrays.item_factors),
-        "user_bias": np.array(arrays.user_bias),
-        "anime_bias": np.array(arrays.item_bias),
+        "user_factors": arrays.user_factors,
+        "anime_factors": arrays.item_factors,
+        "user_bias": arrays.user_bias,
+        "anime_bias": arrays.item_bias,
         "user_ids": model._users.ids,
         "anime_ids": model._anime.ids,
         "seen_indptr": indptr,
-        "seen_anime": seen.astype(np.uint16) if arrays.n_items <= NARROW_SEEN_LIMIT else seen,
+        "seen_anime": seen,
     }
+    stored_as = {"seen_anime": np.uint16 if arrays.n_items <= NARROW_SEEN_LIMIT else np.int32}
     with atomic_binary_file(path) as stream:
-        np.savez(stream, **members)
+        _write_archive(stream, members, stored_as)
+
+
+# Bytes of an array converted and written at a time by _write_archive.
+_WRITE_CHUNK_BYTES = 16 << 20
+
+
+def _write_archive(stream, members: dict, stored_as: dict) -> None:
+    """Write arrays as an uncompressed ``.npz`` archive, as ``np.savez`` does.
+
+    ``stored_as`` maps some member names to the dtype to store them as. Each
+    array is written from its own memory in chunks of 16 MiB, converted
+    chunk by chunk where it is stored as another dtype, so no member is
+    copied whole. ``np.savez`` copies every chunk, and a conversion before
+    it would copy the whole array.
+    """
+    with zipfile.ZipFile(stream, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in members.items():
+            dtype = np.dtype(stored_as.get(name, array.dtype))
+            with archive.open(f"{name}.npy", mode="w", force_zip64=True) as member:
+                _write_npy(member, array, dtype)
+
+
+def _write_npy(member, array: np.ndarray, dtype: np.dtype) -> None:
+    """Write one ``.npy`` file: the version 1.0 header, then the values in C order as `dtype`."""
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": array.shape}
+    np.lib.format.write_array_header_1_0(member, header)
+    # A strided view, such as a factor matrix with padded rows, is copied here.
+    values = np.ascontiguousarray(array).reshape(-1)
+    step = max(1, _WRITE_CHUNK_BYTES // max(values.itemsize, 1))
+    for start in range(0, len(values), step):
+        chunk = values[start : start + step].astype(dtype, copy=False)
+        member.write(chunk.view(np.uint8).data)
 
 
 def load_model(path):

@@ -712,17 +712,15 @@ def test_cli_divergence_names_option_writes_no_file(tmp_path, capsys):
 
 
 def test_save_failure_keeps_existing_file(trained, tmp_path, monkeypatch):
-    import pyanimf.persistence
-
     path = tmp_path / "model.npz"
     trained.save(path)
     before = path.read_bytes()
 
-    def fail_halfway(stream, **members):
+    def fail_halfway(stream, members, stored_as):
         stream.write(b"PK\x03\x04 half an archive")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(pyanimf.persistence.np, "savez", fail_halfway)
+    monkeypatch.setattr(persistence, "_write_archive", fail_halfway)
     with pytest.raises(OSError, match="No space left"):
         trained.save(path)
     assert path.read_bytes() == before
@@ -842,6 +840,18 @@ def test_load_rejects_corrupt_member(model_path, tmp_path, case, change, piece):
         Model.load(path)
     assert str(path) in str(error.value)
     assert piece in str(error.value)
+
+
+def test_save_writes_members_in_chunks(trained, tmp_path, monkeypatch):
+    # Chunks of 64 bytes split every array, the uint16 conversion included.
+    monkeypatch.setattr(persistence, "_WRITE_CHUNK_BYTES", 64)
+    path = tmp_path / "chunked.npz"
+    trained.save(path)
+    loaded = Model.load(path)
+    np.testing.assert_array_equal(loaded.user_factors, trained.user_factors)
+    np.testing.assert_array_equal(loaded.anime_factors, trained.anime_factors)
+    np.testing.assert_array_equal(loaded.user_ids, trained.user_ids)
+    np.testing.assert_array_equal(read_members(path)["seen_anime"], trained._seen[1])
 
 
 def test_save_writes_uint16_seen_lists_for_small_catalogues(model_path):
