@@ -343,28 +343,6 @@ def test_group_items_by_user_threads_same_as_one(threads):
         np.testing.assert_array_equal(grouped, items[order])
 
 
-def test_group_items_by_user_returns_grouped_items_as_they_are():
-    users = np.repeat(np.arange(0, 2000, 2, dtype=np.int32), 300)
-    items = np.arange(len(users), dtype=np.int32)
-    indptr, grouped = _core.group_items_by_user(users, items, 2000, threads=2)
-    assert grouped is items
-    assert indptr[-1] == len(users)
-    assert np.array_equal(np.diff(indptr)[::2], np.full(1000, 300))
-    assert not np.diff(indptr)[1::2].any()
-
-
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_group_items_by_user_finds_a_decrease_at_a_cut(threads):
-    users = np.repeat(np.arange(1000, dtype=np.int32), 300)
-    # The only decrease sits where two threads' parts meet.
-    cut = len(users) // 2
-    users[cut] = 0
-    items = np.arange(len(users), dtype=np.int32)
-    indptr, grouped = _core.group_items_by_user(users, items, 1000, threads=threads)
-    assert grouped is not items
-    np.testing.assert_array_equal(grouped, items[np.argsort(users, kind="stable")])
-
-
 def test_group_items_by_user_rejects_out_of_range_user():
     users = np.array([0, 4], dtype=np.int32)
     with pytest.raises(ValueError, match=r"users: expected indices in \[0, 4\), got 4 at position 1"):

@@ -167,27 +167,17 @@ py::tuple group_items_by_user(const py::array& users, const py::array& items, st
     check_range(n_users, 0, INT32_MAX, "n_users");
     check_range(threads, 1, 4096, "threads");
     check_indices(users, static_cast<std::size_t>(n_users), "users");
-    const auto count = static_cast<std::size_t>(users.size());
-    const auto user_slots = static_cast<std::size_t>(n_users);
     py::array_t<std::int64_t> indptr(n_users + 1);
+    py::array_t<std::int32_t> grouped(users.size());
     const auto* user_data = static_cast<const std::int32_t*>(users.data());
     const auto* item_data = static_cast<const std::int32_t*>(items.data());
     std::int64_t* indptr_data = indptr.mutable_data();
-    bool grouped_already = false;
-    {
-        // Reads the inputs and writes the offsets, all kept alive by this frame.
-        py::gil_scoped_release release;
-        grouped_already = users_never_decrease(user_data, count, threads);
-        // Only the offsets: the items are their own grouped list.
-        if (grouped_already) group_by_user(user_data, item_data, count, user_slots, indptr_data, nullptr, threads);
-    }
-    if (grouped_already) return py::make_tuple(indptr, items);
-    py::array_t<std::int32_t> grouped(users.size());
     std::int32_t* grouped_data = grouped.mutable_data();
     {
         // Reads the two inputs and writes the two outputs, all kept alive by this frame.
         py::gil_scoped_release release;
-        group_by_user(user_data, item_data, count, user_slots, indptr_data, grouped_data, threads);
+        group_by_user(user_data, item_data, static_cast<std::size_t>(users.size()), static_cast<std::size_t>(n_users),
+                      indptr_data, grouped_data, threads);
     }
     return py::make_tuple(indptr, grouped);
 }
@@ -243,8 +233,7 @@ void bind_scoring(py::module_& m) {
           "Best n anime per row of precomputed dot products, skipping each row's seen anime.");
     m.def("group_items_by_user", &group_items_by_user, py::arg("users").noconvert(), py::arg("items").noconvert(),
           py::arg("n_users"), py::arg("threads") = 1,
-          "CSR (indptr, items) of the items of each user, in input order within a user, on up to `threads` threads. "
-          "When users never decrease, the items are grouped already and the `items` argument itself is returned.");
+          "CSR (indptr, items) of the items of each user, in input order within a user, on up to `threads` threads.");
     m.def("most_similar", &similar, py::arg("model"), py::arg("side"), py::arg("query"), py::arg("n"),
           py::arg("kernel") = "auto", "The n rows most similar to `query` by cosine, the query excluded.");
 

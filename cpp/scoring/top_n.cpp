@@ -130,19 +130,6 @@ void batch_top_n(const float* dots, std::size_t rows, std::size_t n_items, std::
 
 namespace pyanimf {
 
-bool users_never_decrease(const std::int32_t* users, std::size_t count, int threads) {
-    const RowParts parts(count, 1, threads, kRowsPerPart);
-    const auto parts_signed = static_cast<std::ptrdiff_t>(parts.size());
-    int decreases = 0;
-#pragma omp parallel for num_threads(static_cast<int>(parts.size())) schedule(static, 1) reduction(+ : decreases)
-    for (std::ptrdiff_t part = 0; part < parts_signed; ++part) {
-        // Starting one row early checks the order across the cut.
-        const std::size_t first = parts.begin(part) > 0 ? parts.begin(part) - 1 : 0;
-        if (!std::is_sorted(users + first, users + parts.end(part))) ++decreases;
-    }
-    return decreases == 0;
-}
-
 void group_by_user(const std::int32_t* users, const std::int32_t* items, std::size_t count, std::size_t n_users,
                    std::int64_t* indptr, std::int32_t* grouped_items, int threads) {
     // A stable counting sort by user (common/counting_sort.hpp).
@@ -155,7 +142,6 @@ void group_by_user(const std::int32_t* users, const std::int32_t* items, std::si
         for (std::size_t k = parts.begin(part); k < parts.end(part); ++k) ++counts[users[k]];
     }
     counts_to_slots(part_counts.data(), parts.size(), n_users, indptr);
-    if (grouped_items == nullptr) return;
 #pragma omp parallel for num_threads(static_cast<int>(parts.size())) schedule(static, 1)
     for (std::ptrdiff_t part = 0; part < parts_signed; ++part) {
         std::int64_t* cursor = part_counts.data() + part * n_users;
