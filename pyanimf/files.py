@@ -27,7 +27,9 @@ def atomic_binary_file(path) -> Iterator[BinaryIO]:
     """Open a temporary file beside `path` for writing; on success rename it to `path`.
 
     On an exception the temporary file is removed and an existing `path` is
-    left as it was.
+    left as it was. An OSError that names no file or the temporary one,
+    such as a full disk, is raised again naming `path`, with a note when an
+    existing file was kept.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -36,19 +38,34 @@ def atomic_binary_file(path) -> Iterator[BinaryIO]:
         raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
     if not directory.is_dir():
         raise FileNotFoundError(errno.ENOENT, "Folder not found", str(directory))
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    # mkstemp creates the file readable by its owner only; give it the
-    # permissions a plain open() would.
-    os.chmod(temporary, 0o666 & ~_UMASK)
+    temporary = None
+    prefix = f".{path.name}."
     try:
+        handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+        # mkstemp creates the file readable by its owner only; give it the
+        # permissions a plain open() would.
+        os.chmod(temporary, 0o666 & ~_UMASK)
         with os.fdopen(handle, "wb") as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        _remove(temporary)
+        # mkstemp's own errors name the temporary file it tried to create.
+        names_temporary = error.filename is None or Path(os.fsdecode(error.filename)).name.startswith(prefix)
+        if not names_temporary or error.errno is None:
+            raise
+        note = " (the existing file was left as it was)" if path.exists() else ""
+        raise OSError(error.errno, f"{error.strerror}{note}", str(path)) from error
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        _remove(temporary)
         raise
+
+
+def _remove(temporary) -> None:
+    if temporary is not None:
+        Path(temporary).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

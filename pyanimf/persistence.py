@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -192,8 +193,10 @@ def _read_members(path: Path) -> dict:
             return members
     except ModelFileError:
         raise
+    # numpy parses .npy headers with Python's tokenizer, which raises
+    # SyntaxError or tokenize.TokenError on some corrupt bytes.
     except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, RuntimeError,
-            NotImplementedError) as error:
+            NotImplementedError, SyntaxError, tokenize.TokenError) as error:
         raise ModelFileError(
             f"{path}: not a readable pyanimf model file ({error}); it may be truncated or corrupt, "
             "so train and save it again"
@@ -254,9 +257,11 @@ def _read_header(path: Path, members: dict) -> dict:
         raise ModelFileError(f"{path}: not a pyanimf model file (format is not {FORMAT_NAME!r})")
     version = header.get("version")
     if not _is_int(version) or version > FORMAT_VERSION or version < 1:
+        newer = _is_int(version) and version > FORMAT_VERSION
         raise ModelFileError(
             f"{path}: model format version {version!r} is not supported (this pyanimf reads "
-            f"version {FORMAT_VERSION}); upgrade pyanimf to read it"
+            f"versions 1 to {FORMAT_VERSION}); "
+            + ("upgrade pyanimf to read it" if newer else "the file is corrupt, so train and save the model again")
         )
     required = ("n_users", "n_anime", "settings", "scale", "weight", "bias", "global_mean")
     missing = [key for key in required if key not in header]

@@ -6,9 +6,11 @@ live in tests/data/, one small file per case, byte for byte as named.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import pickle
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -718,13 +720,27 @@ def test_save_failure_keeps_existing_file(trained, tmp_path, monkeypatch):
 
     def fail_halfway(stream, members, stored_as):
         stream.write(b"PK\x03\x04 half an archive")
-        raise OSError("No space left on device")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(persistence, "_write_archive", fail_halfway)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match=r"No space left on device \(the existing file was left as it was\)") as error:
         trained.save(path)
+    assert error.value.filename == str(path)
     assert path.read_bytes() == before
     assert [entry.name for entry in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_save_names_the_target_when_no_temporary_file_can_be_made(trained, tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+
+    def read_only(prefix, suffix, dir):
+        raise OSError(errno.EROFS, "Read-only file system", str(Path(dir) / f"{prefix}x1y2{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(OSError, match="Read-only file system") as error:
+        trained.save(path)
+    assert error.value.filename == str(path)
+    assert not path.exists()
 
 
 # ---- Loading: every check of the model-file loader ----------------------------------------------
@@ -804,8 +820,8 @@ LOADER_CHECKS = [
     ("header not UTF-8", array_change("header", lambda a: np.frombuffer(b"\xff\xfe", np.uint8)), "corrupt"),
     ("header a list", array_change("header", lambda a: np.frombuffer(b"[1]", np.uint8)), "not a pyanimf model"),
     ("format name", header_change("format", "other-model"), "format is not 'pyanimf-model'"),
-    ("newer version", header_change("version", 3), "version 3 is not supported"),
-    ("version zero", header_change("version", 0), "version 0 is not supported"),
+    ("newer version", header_change("version", 3), "version 3 is not supported (this pyanimf reads versions 1 to 2); upgrade"),
+    ("version zero", header_change("version", 0), "version 0 is not supported (this pyanimf reads versions 1 to 2); the file is corrupt"),
     ("version text", header_change("version", "1"), "version '1' is not supported"),
     ("version bool", header_change("version", True), "version True is not supported"),
     ("lacks key", header_change("weight", KeyError), "lacks weight"),
@@ -874,6 +890,24 @@ def test_load_reads_version_1_files(model_path, tmp_path, trained):
     loaded = Model.load(write_members(tmp_path / "version_1.npz", with_header(members, header)))
     user = trained.user_ids[0]
     assert loaded.recommend(user, n=5) == trained.recommend(user, n=5)
+
+
+@pytest.mark.parametrize(
+    "bad_header", [b"{'descr': '<f4', 'shape': (3, (", b"{'descr': ',f4', 'fortran_order': False, 'shape': (3,), }"]
+)
+def test_load_rejects_npy_header_that_does_not_parse(model_path, tmp_path, bad_header):
+    # numpy parses the header with Python's tokenizer: the first raises
+    # tokenize.TokenError, the second SyntaxError.
+    path = tmp_path / "bad_header.npz"
+    with zipfile.ZipFile(model_path) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "user_factors.npy":
+                text = bad_header.ljust(118) + b"\n"
+                data = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + data[128:]
+            target.writestr(info.filename, data)
+    with pytest.raises(ModelFileError, match="not a readable pyanimf model file"):
+        Model.load(path)
 
 
 def test_load_big_endian_arrays_accepted(model_path, tmp_path, trained):
