@@ -35,16 +35,22 @@ class IdIndex:
         self._sorted_codes: np.ndarray | None = None
 
     @classmethod
-    def encode(cls, values: Any, threads: int = 1) -> tuple[IdIndex, np.ndarray]:
+    def encode(cls, values: Any, threads: int = 1, in_place: bool = False) -> tuple[IdIndex, np.ndarray]:
         """Build the index of ``values`` and return it with the int32 code of each value.
 
         ``values`` is a 1-D sequence of integers (any integer dtype, or floats
         with integer values) or of strings. Bools, None, NaN, non-integer
         floats and a mix of strings and numbers raise ValueError naming the
         first bad position and value. Integer ids are mapped on up to
-        ``threads`` threads, with the same result for any count.
+        ``threads`` threads, with the same result for any count. With
+        ``in_place``, a writable, contiguous int32 ``values`` array is
+        overwritten with the codes and returned as them, which saves a new
+        array of 4 bytes an id; other inputs get a new codes array.
         """
         ids = _as_id_array(values, "values")
+        if in_place and ids is values and ids.dtype == np.int32 and ids.flags.c_contiguous and ids.flags.writeable:
+            codes, uniques = _core.map_ids(ids, threads=threads, in_place=True)
+            return cls(uniques), codes
         if ids.dtype.kind == "i":
             codes, uniques = _core.map_ids(np.ascontiguousarray(ids), threads=threads)
             return cls(uniques), codes

@@ -231,9 +231,21 @@ class Model:
         KeyboardInterrupt) is raised. Any other failure, such as
         TrainingDivergedError, leaves the model untrained.
         """
-        ratings = _as_ratings(data, unrated)
+        return self._fit(_as_ratings(data, unrated), validation, progress, callback, owns_ratings=False)
+
+    def _fit(self, ratings: Ratings, validation, progress, callback, owns_ratings: bool) -> "Model":
+        """Train as `fit` does. With `owns_ratings` the caller gives up the id arrays of `ratings`.
+
+        Fit then writes the users' and anime's codes over int32 id arrays
+        instead of making new ones, 8 bytes a rating less at the peak. The
+        command line passes it, because it does not read the ratings after
+        fit. A validation fraction makes new training arrays, which fit owns
+        in any case.
+        """
         if isinstance(validation, (float, int)) and not isinstance(validation, bool):
-            ratings, validation = ratings.split(float(validation), seed=self.seed)
+            train, validation = ratings.split(float(validation), seed=self.seed)
+            owns_ratings = owns_ratings or train is not ratings
+            ratings = train
         rated = ratings.rated
         n_scores = int(np.count_nonzero(rated))
         if n_scores == 0:
@@ -245,8 +257,8 @@ class Model:
         # From here on the old model is replaced; it stays untrained unless training ends or is interrupted.
         self._arrays = None
         threads = resolve_threads(self.threads)
-        users, user_codes = IdIndex.encode(ratings.user_ids, threads)
-        anime, anime_codes = IdIndex.encode(ratings.anime_ids, threads)
+        users, user_codes = IdIndex.encode(ratings.user_ids, threads, in_place=owns_ratings)
+        anime, anime_codes = IdIndex.encode(ratings.anime_ids, threads, in_place=owns_ratings)
         self._scale = ScoreScale.fit(ratings.scores, self.output, threads)
         if self.threads is None:
             # On a small data set the blocks are short, so the cost of

@@ -63,6 +63,42 @@ def test_map_ids_threads_same_as_one(threads, dtype):
         np.testing.assert_array_equal(uniques, ids[np.sort(first_positions)])
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_map_ids_in_place_overwrites_the_ids(threads):
+    rng = np.random.default_rng(4)
+    # A dense span, then a wide one that takes the hash path.
+    for ids in (rng.integers(0, 3000, 300_000), rng.integers(-(2**31), 2**31 - 1, 50_000)):
+        ids = ids.astype(np.int32)
+        expected_codes, expected_uniques = _core.map_ids(ids, threads=1)
+        codes, uniques = _core.map_ids(ids, threads=threads, in_place=True)
+        assert codes is ids
+        np.testing.assert_array_equal(ids, expected_codes)
+        np.testing.assert_array_equal(uniques, expected_uniques)
+
+
+def test_map_ids_in_place_rejects_other_arrays():
+    with pytest.raises(TypeError, match="in_place needs a writable, contiguous int32 array, got dtype int64"):
+        _core.map_ids(np.arange(4, dtype=np.int64), in_place=True)
+    frozen = np.arange(4, dtype=np.int32)
+    frozen.flags.writeable = False
+    with pytest.raises(TypeError, match="in_place needs a writable"):
+        _core.map_ids(frozen, in_place=True)
+    with pytest.raises(TypeError, match="in_place needs a writable"):
+        _core.map_ids(np.arange(8, dtype=np.int32)[::2], in_place=True)
+
+
+def test_encode_in_place_only_for_int32_arrays():
+    ids = np.array([7, 3, 7, 9], dtype=np.int32)
+    index, codes = IdIndex.encode(ids, in_place=True)
+    assert codes is ids
+    assert ids.tolist() == [0, 1, 0, 2]
+    assert index.ids.tolist() == [7, 3, 9]
+    wide = np.array([7, 3, 7], dtype=np.int64)
+    _, codes = IdIndex.encode(wide, in_place=True)
+    assert wide.tolist() == [7, 3, 7]
+    assert codes.tolist() == [0, 1, 0]
+
+
 @pytest.mark.parametrize("threads", [0, 4097])
 def test_map_ids_rejects_thread_count(threads):
     with pytest.raises(ValueError, match="threads"):

@@ -323,6 +323,39 @@ def test_automatic_grid_size_from_shape(n_anime, dim, expected):
     assert automatic_grid_size(n_anime, dim) == expected
 
 
+def copy_of(ratings):
+    return Ratings(ratings.user_ids.copy(), ratings.anime_ids.copy(), ratings.scores.copy(), ratings.source)
+
+
+def test_fit_owning_the_ratings_trains_the_same_model(small_ratings):
+    assert small_ratings.user_ids.dtype == np.int32
+    expected = Model(dim=16, epochs=3, seed=2).fit(small_ratings)
+    given_up = copy_of(small_ratings)
+    model = Model(dim=16, epochs=3, seed=2)._fit(given_up, None, False, None, owns_ratings=True)
+    np.testing.assert_array_equal(model.user_factors, expected.user_factors)
+    np.testing.assert_array_equal(model.anime_factors, expected.anime_factors)
+    assert model.recommend(expected.user_ids[0], n=5) == expected.recommend(expected.user_ids[0], n=5)
+    # The codes were written over the given-up ids.
+    assert not np.array_equal(given_up.user_ids, small_ratings.user_ids)
+
+
+@pytest.mark.parametrize("validation", [None, 0.1])
+def test_fit_leaves_the_callers_ratings_unchanged(small_ratings, validation):
+    ratings = copy_of(small_ratings)
+    Model(dim=8, epochs=2).fit(ratings, validation=validation)
+    np.testing.assert_array_equal(ratings.user_ids, small_ratings.user_ids)
+    np.testing.assert_array_equal(ratings.anime_ids, small_ratings.anime_ids)
+
+
+def test_fit_leaves_the_callers_int32_arrays_unchanged(small_ratings):
+    users = small_ratings.user_ids.copy()
+    anime = small_ratings.anime_ids.copy()
+    scores = np.nan_to_num(small_ratings.scores, nan=-1.0)
+    Model(dim=8, epochs=2).fit(users, anime, scores, unrated=-1.0)
+    np.testing.assert_array_equal(users, small_ratings.user_ids)
+    np.testing.assert_array_equal(anime, small_ratings.anime_ids)
+
+
 def test_fit_reports_grid_size(small_ratings):
     automatic = Model(dim=8, epochs=1).fit(small_ratings)
     assert automatic.grid_size is None

@@ -115,9 +115,28 @@ pyanimf::io::IdMapping map_ids_of(const py::array& ids, int threads) {
     return pyanimf::io::map_ids(data, count, threads);
 }
 
-py::tuple map_ids(const py::array& ids, int threads) {
+// map_ids with in_place: the codes overwrite the int32 ids themselves.
+py::tuple map_ids_in_place(py::array& ids, int threads) {
+    if (!is_int32(ids) || !(ids.flags() & py::array::c_style) || !ids.writeable()) {
+        throw py::type_error("map_ids: in_place needs a writable, contiguous int32 array, got dtype " +
+                             std::string(py::str(ids.dtype())) + "; pass in_place=False to get a new codes array");
+    }
+    auto* data = static_cast<std::int32_t*>(ids.mutable_data());
+    const auto count = static_cast<std::size_t>(ids.size());
+    pyanimf::io::IdMapping mapping;
+    {
+        // Safe without the GIL: the caller's reference keeps `ids` alive,
+        // and the mapping touches no Python object.
+        py::gil_scoped_release release;
+        mapping = pyanimf::io::map_ids(data, count, threads, data);
+    }
+    return py::make_tuple(ids, to_numpy(std::move(mapping.uniques)));
+}
+
+py::tuple map_ids(py::array& ids, int threads, bool in_place) {
     check_id_array(ids, "map_ids", "ids");
     pyanimf::bindings::check_range(threads, 1, 4096, "threads");
+    if (in_place) return map_ids_in_place(ids, threads);
     pyanimf::io::IdMapping mapping =
         is_int32(ids) ? map_ids_of<std::int32_t>(ids, threads) : map_ids_of<std::int64_t>(ids, threads);
     return py::make_tuple(to_numpy(std::move(mapping.codes)), to_numpy(std::move(mapping.uniques)));
@@ -216,13 +235,15 @@ The data lines are cut at line starts into `chunks` parts, parsed on up to
 fewer for data under 1 MiB per thread. Neither changes the result or the
 error raised, which is always the one on the first bad line of the file.)doc");
 
-    m.def("map_ids", &map_ids, py::arg("ids").noconvert(), py::arg("threads") = 1,
+    m.def("map_ids", &map_ids, py::arg("ids").noconvert(), py::arg("threads") = 1, py::arg("in_place") = false,
           R"doc(Map a 1-D int32 or int64 array to (codes int32, uniques int64).
 
 codes[i] is the position of ids[i] in uniques, which lists each distinct id
 once in order of first appearance. Ids that span no more values than there
 are ids (fewer than 2^26) are mapped on up to threads threads (1 to 4096);
-the result does not depend on the count. Releases the GIL while mapping.)doc");
+the result does not depend on the count. With in_place=True the codes
+overwrite `ids`, which must be a writable, contiguous int32 array, and
+`ids` itself is returned as the codes. Releases the GIL while mapping.)doc");
 
     m.def("superseded_rows", &superseded_rows, py::arg("user_ids").noconvert(), py::arg("anime_ids").noconvert(),
           py::arg("threads") = 1,

@@ -72,9 +72,12 @@ private:
 
 // map_ids on one thread through a hash table, for ids of any span.
 template <typename Id>
-IdMapping map_ids_hashed(const Id* ids, std::size_t count) {
+IdMapping map_ids_hashed(const Id* ids, std::size_t count, std::int32_t* codes_out) {
     IdMapping result;
-    result.codes.resize(count);
+    if (codes_out == nullptr) {
+        result.codes.resize(count);
+        codes_out = result.codes.data();
+    }
     IdTable table;
     // Ratings files are often sorted by user, so an id usually repeats the
     // one before it; the check skips the hash lookup for those.
@@ -95,7 +98,7 @@ IdMapping map_ids_hashed(const Id* ids, std::size_t count) {
                 result.uniques.push_back(id);
             }
         }
-        result.codes[i] = previous_code;
+        codes_out[i] = previous_code;
     }
     return result;
 }
@@ -129,7 +132,8 @@ constexpr std::size_t kRowsPerPart = std::size_t{1} << 16;
 // in order, an id's code is set by the first range that lists it, which is
 // the order of first appearance in the whole input.
 template <typename Id>
-IdMapping map_dense_ids(const Id* ids, std::size_t count, std::uint64_t base, std::size_t span, int threads) {
+IdMapping map_dense_ids(const Id* ids, std::size_t count, std::uint64_t base, std::size_t span, int threads,
+                        std::int32_t* codes_out) {
     // Each part's table takes a byte per value of the span, so the parts'
     // tables together take no more bytes than there are rows.
     const std::size_t parts = RowParts(count, span, threads, kRowsPerPart).size();
@@ -165,12 +169,16 @@ IdMapping map_dense_ids(const Id* ids, std::size_t count, std::uint64_t base, st
             result.uniques.push_back(id);
         }
     }
-    // Left uninitialized, so each thread takes the page faults of its own range.
-    result.codes.resize(count);
+    if (codes_out == nullptr) {
+        // Left uninitialized, so each thread takes the page faults of its own range.
+        result.codes.resize(count);
+        codes_out = result.codes.data();
+    }
+    // Each row's id is read before its code is written, so codes_out may be `ids`.
 #pragma omp parallel for num_threads(static_cast<int>(parts)) schedule(static, 1)
     for (std::ptrdiff_t k = 0; k < parts_signed; ++k) {
         for (std::size_t row = ranges[k].begin; row < ranges[k].end; ++row) {
-            result.codes[row] = code_of[static_cast<std::size_t>(static_cast<std::uint64_t>(ids[row]) - base)];
+            codes_out[row] = code_of[static_cast<std::size_t>(static_cast<std::uint64_t>(ids[row]) - base)];
         }
     }
     return result;
@@ -179,7 +187,7 @@ IdMapping map_dense_ids(const Id* ids, std::size_t count, std::uint64_t base, st
 }  // namespace
 
 template <typename Id>
-IdMapping map_ids(const Id* ids, std::size_t count, int threads) {
+IdMapping map_ids(const Id* ids, std::size_t count, int threads, std::int32_t* codes_out) {
     if (threads < 1) {
         throw std::invalid_argument("map_ids: threads must be at least 1, got " + std::to_string(threads));
     }
@@ -189,9 +197,9 @@ IdMapping map_ids(const Id* ids, std::size_t count, int threads) {
     const std::uint64_t base = static_cast<std::uint64_t>(*low);
     const std::uint64_t range = static_cast<std::uint64_t>(*high) - base;
     if (range < kMaxDenseRange && range <= count) {
-        return map_dense_ids(ids, count, base, static_cast<std::size_t>(range) + 1, threads);
+        return map_dense_ids(ids, count, base, static_cast<std::size_t>(range) + 1, threads, codes_out);
     }
-    return map_ids_hashed(ids, count);
+    return map_ids_hashed(ids, count, codes_out);
 }
 
 namespace {
@@ -369,8 +377,8 @@ std::vector<std::int64_t> superseded_rows(const Id* users, const Id* anime, std:
     return superseded;
 }
 
-template IdMapping map_ids(const std::int32_t*, std::size_t, int);
-template IdMapping map_ids(const std::int64_t*, std::size_t, int);
+template IdMapping map_ids(const std::int32_t*, std::size_t, int, std::int32_t*);
+template IdMapping map_ids(const std::int64_t*, std::size_t, int, std::int32_t*);
 template std::vector<std::int64_t> superseded_rows(const std::int32_t*, const std::int32_t*, std::size_t, int);
 template std::vector<std::int64_t> superseded_rows(const std::int64_t*, const std::int64_t*, std::size_t, int);
 

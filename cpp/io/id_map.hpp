@@ -22,11 +22,13 @@ struct IdMapping {
 // a table on up to `threads` threads, with a table of one byte per value in
 // the span for each thread, and no more threads than fit in a byte per row.
 // Other ids go through a hash table on one thread.
-// The codes do not depend on the thread count.
+// The codes do not depend on the thread count. With `codes_out` given, the
+// codes go there (count entries) and `codes` stays empty; `codes_out` may be
+// `ids` itself when Id is std::int32_t, which overwrites the ids.
 // Throws std::length_error when there are more than 2^31 - 1 distinct ids,
 // and std::invalid_argument when `threads` is below 1.
 template <typename Id>
-IdMapping map_ids(const Id* ids, std::size_t count, int threads = 1);
+IdMapping map_ids(const Id* ids, std::size_t count, int threads = 1, std::int32_t* codes_out = nullptr);
 
 // Rows whose (user, anime) pair appears again in a later row, in increasing
 // order. Under the rule "the last row of a pair wins" these are the rows to

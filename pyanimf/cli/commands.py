@@ -47,9 +47,11 @@ def fit(args: argparse.Namespace) -> int:
           f"({len(ratings) - ratings.n_rated:,} unrated), loaded in {loaded - started:.2f} s")
     callback = None if args.quiet else _print_epoch(args.epochs)
     try:
-        model.fit(
-            ratings, validation=args.validation if args.validation > 0 else None,
-            progress=False if args.quiet else None, callback=callback,
+        # The command reads no ids of `ratings` after fit, so fit may write
+        # its codes over them.
+        model._fit(
+            ratings, args.validation if args.validation > 0 else None,
+            progress=False if args.quiet else None, callback=callback, owns_ratings=True,
         )
     except TrainingInterrupted as interrupted:
         return _save_after_interrupt(model, interrupted, args.output)
