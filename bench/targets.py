@@ -119,7 +119,8 @@ def epoch_seconds(ratings, dim: int, threads: int, repeat: int) -> float:
 
 def measure(args) -> list:
     rows = []
-    data = args.data
+    # The end-to-end commands run in a temporary folder, so a relative path would not be found there.
+    data = args.data.resolve()
     ratings = load_ratings(data)
     n_scores = ratings.n_rated
 
