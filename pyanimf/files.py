@@ -22,6 +22,25 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def check_output_path(path) -> Path:
+    """Check that a file can be written at `path`, as far as its folder goes, and return the folder.
+
+    Raises IsADirectoryError when `path` is a folder, FileNotFoundError when
+    its folder is missing and NotADirectoryError when the folder is a file,
+    each naming `path`, so that a command can fail before its work instead
+    of at the end.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{directory} is a file, not a folder", str(path))
+    if not directory.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"Folder {directory} not found", str(path))
+    return directory
+
+
 @contextlib.contextmanager
 def atomic_binary_file(path) -> Iterator[BinaryIO]:
     """Open a temporary file beside `path` for writing; on success rename it to `path`.
@@ -32,12 +51,7 @@ def atomic_binary_file(path) -> Iterator[BinaryIO]:
     existing file was kept.
     """
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    # Checked here so that errors name the path asked for, not the temporary file.
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
-    if not directory.is_dir():
-        raise FileNotFoundError(errno.ENOENT, "Folder not found", str(directory))
+    directory = check_output_path(path)
     temporary = None
     prefix = f".{path.name}."
     try:

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import math
 import tokenize
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -196,7 +197,7 @@ def _read_members(path: Path) -> dict:
     # numpy parses .npy headers with Python's tokenizer, which raises
     # SyntaxError or tokenize.TokenError on some corrupt bytes.
     except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, RuntimeError,
-            NotImplementedError, SyntaxError, tokenize.TokenError) as error:
+            NotImplementedError, SyntaxError, tokenize.TokenError, Warning) as error:
         raise ModelFileError(
             f"{path}: not a readable pyanimf model file ({error}); it may be truncated or corrupt, "
             "so train and save it again"
@@ -217,7 +218,10 @@ def _read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, fi
             f"{path}: array {name} claims {info.file_size} bytes in a {file_size}-byte file; "
             "the file is truncated or corrupt"
         )
-    with archive.open(info) as stream:
+    with archive.open(info) as stream, warnings.catch_warnings():
+        # A corrupt header can name a dtype that numpy only warns about, such
+        # as a deprecated alias. _read_members reports the warning as corrupt.
+        warnings.simplefilter("error")
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
             shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)

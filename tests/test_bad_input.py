@@ -149,7 +149,18 @@ def test_cli_output_in_missing_directory_clean_error(tmp_path, capsys):
     assert code == 1
     error = capsys.readouterr().err
     assert error.startswith("pyanimf: error: ")
-    assert f"{tmp_path / 'absent'}: folder not found" in error
+    assert f"{output}: folder {tmp_path / 'absent'} not found" in error
+
+
+def test_cli_fit_checks_the_output_folder_before_training(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    code = main(["fit", str(DATA / "one_rating_user.csv"), "--dim", "4", "--epochs", "1", "-o", str(afile / "m.npz")])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert f"{afile / 'm.npz'}: {afile} is a file, not a folder" in captured.err
+    # Nothing was loaded or trained.
+    assert "trained:" not in captured.out
 
 
 # ---- Repeated (user, anime) pairs: the last row wins -------------------------------------------
@@ -893,11 +904,17 @@ def test_load_reads_version_1_files(model_path, tmp_path, trained):
 
 
 @pytest.mark.parametrize(
-    "bad_header", [b"{'descr': '<f4', 'shape': (3, (", b"{'descr': ',f4', 'fortran_order': False, 'shape': (3,), }"]
+    "bad_header",
+    [
+        b"{'descr': '<f4', 'shape': (3, (",
+        b"{'descr': ',f4', 'fortran_order': False, 'shape': (3,), }",
+        b"{'descr': '<a8', 'fortran_order': False, 'shape': (3,), }",
+    ],
 )
 def test_load_rejects_npy_header_that_does_not_parse(model_path, tmp_path, bad_header):
     # numpy parses the header with Python's tokenizer: the first raises
-    # tokenize.TokenError, the second SyntaxError.
+    # tokenize.TokenError, the second SyntaxError. The third names a dtype
+    # alias that numpy 2 deprecates with a warning.
     path = tmp_path / "bad_header.npz"
     with zipfile.ZipFile(model_path) as source, zipfile.ZipFile(path, "w") as target:
         for info in source.infolist():

@@ -177,7 +177,7 @@ def test_directory_as_file_is_clean_error(model_file, tmp_path, capsys):
 def test_output_in_missing_folder_names_folder(model_file, tmp_path, capsys):
     path, _ = model_file
     assert main(["recommend", str(path), "--all", "-o", str(tmp_path / "absent" / "top.csv")]) == 1
-    assert f"{tmp_path / 'absent'}: folder not found" in capsys.readouterr().err
+    assert f"{tmp_path / 'absent' / 'top.csv'}: folder {tmp_path / 'absent'} not found" in capsys.readouterr().err
 
 
 def test_fit_zero_epochs_rejected(tmp_path, capsys):

@@ -77,13 +77,13 @@ def test_map_ids_in_place_overwrites_the_ids(threads):
 
 
 def test_map_ids_in_place_rejects_other_arrays():
-    with pytest.raises(TypeError, match="in_place needs a writable, contiguous int32 array, got dtype int64"):
+    with pytest.raises(TypeError, match="in_place needs an int32 array, got dtype int64"):
         _core.map_ids(np.arange(4, dtype=np.int64), in_place=True)
     frozen = np.arange(4, dtype=np.int32)
     frozen.flags.writeable = False
-    with pytest.raises(TypeError, match="in_place needs a writable"):
+    with pytest.raises(ValueError, match="in_place needs a writable, contiguous array, got a read-only one"):
         _core.map_ids(frozen, in_place=True)
-    with pytest.raises(TypeError, match="in_place needs a writable"):
+    with pytest.raises(ValueError, match="in_place needs a writable, contiguous array, got a strided one"):
         _core.map_ids(np.arange(8, dtype=np.int32)[::2], in_place=True)
 
 

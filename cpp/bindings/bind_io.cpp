@@ -117,9 +117,14 @@ pyanimf::io::IdMapping map_ids_of(const py::array& ids, int threads) {
 
 // map_ids with in_place: the codes overwrite the int32 ids themselves.
 py::tuple map_ids_in_place(py::array& ids, int threads) {
-    if (!is_int32(ids) || !(ids.flags() & py::array::c_style) || !ids.writeable()) {
-        throw py::type_error("map_ids: in_place needs a writable, contiguous int32 array, got dtype " +
-                             std::string(py::str(ids.dtype())) + "; pass in_place=False to get a new codes array");
+    if (!is_int32(ids)) {
+        throw py::type_error("map_ids: in_place needs an int32 array, got dtype " + std::string(py::str(ids.dtype())) +
+                             "; pass in_place=False to get a new codes array");
+    }
+    if (!(ids.flags() & py::array::c_style) || !ids.writeable()) {
+        throw py::value_error(std::string("map_ids: in_place needs a writable, contiguous array, got a ") +
+                              (ids.writeable() ? "strided" : "read-only") +
+                              " one; pass in_place=False to get a new codes array");
     }
     auto* data = static_cast<std::int32_t*>(ids.mutable_data());
     const auto count = static_cast<std::size_t>(ids.size());

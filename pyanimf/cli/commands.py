@@ -15,7 +15,7 @@ from pyanimf import build_info
 from pyanimf.cli.options import check_thread_option
 from pyanimf.datasets import bundled_ratings_path, load_anime_names
 from pyanimf.errors import TrainingDivergedError
-from pyanimf.files import atomic_text_file
+from pyanimf.files import atomic_text_file, check_output_path
 from pyanimf.model import Model
 from pyanimf.plotting import plot_history, require_matplotlib
 from pyanimf.ratings import load_ratings
@@ -33,6 +33,8 @@ def fit(args: argparse.Namespace) -> int:
     if args.plot is not None:
         require_matplotlib()  # fail before training, not after
     check_thread_option(args.threads)
+    # Fail before training, not after it, on an output path that cannot be written.
+    check_output_path(args.output if args.output is not None else DEFAULT_MODEL_PATH)
     with _options_named():
         model = Model(
             args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
