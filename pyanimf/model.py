@@ -180,6 +180,8 @@ class Model:
         _check_float("init_std", init_std)
         _check_float("dense_learning_rate", dense_learning_rate)
         _check_int("patience", patience, 1, 1_000_000)
+        _check_bool("biases", biases)
+        _check_bool("early_stopping", early_stopping)
         if threads is not None:
             resolve_threads(threads)
         self.dim = dim
@@ -619,6 +621,12 @@ def _plain(value):
 def _check_int(name: str, value, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
         raise ValueError(f"{name}: expected an integer from {low} to {high}, got {value!r}")
+
+
+def _check_bool(name: str, value) -> None:
+    # bool("no") is True, so a string here would silently mean yes.
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
 
 
 def _check_float(name: str, value, positive: bool = False) -> None:

@@ -848,6 +848,7 @@ LOADER_CHECKS = [
     ("scale zero", header_change("scale.scale", 0.0), "expected scale > 0"),
     ("low above high", header_change("scale.low", 99.0), "low <= high"),
     ("bad setting", header_change("settings.output", "tanh"), "invalid value in the model file"),
+    ("text flag", header_change("settings.early_stopping", "no"), "early_stopping: expected True or False, got 'no'"),
     ("missing array", array_change("seen_anime", KeyError), "lacks the arrays seen_anime"),
     ("shape", array_change("user_bias", lambda a: a[:-1]), "user_bias has shape"),
     ("dtype", array_change("user_factors", lambda a: a.astype(np.float64)), "user_factors has dtype float64"),

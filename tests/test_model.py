@@ -217,6 +217,8 @@ def test_callback_called_each_epoch(small_ratings):
         ({"threads": 0}, "threads: expected an integer from 1 to 4096 or None, got 0"),
         ({"epochs": 2.5}, "epochs: expected an integer"),
         ({"grid_size": 0}, "grid_size: expected an integer from 1 to 1024"),
+        ({"early_stopping": "no"}, "early_stopping: expected True or False, got 'no'"),
+        ({"biases": 0}, "biases: expected True or False, got 0"),
     ],
 )
 def test_model_rejects_bad_settings(settings, message):
