@@ -48,12 +48,15 @@ def atomic_binary_file(path) -> Iterator[BinaryIO]:
     On an exception the temporary file is removed and an existing `path` is
     left as it was. An OSError that names no file or the temporary one,
     such as a full disk, is raised again naming `path`, with a note when an
-    existing file was kept.
+    existing file was kept. A symbolic link is written through, as open()
+    would: its target is replaced and the link stays.
     """
     path = Path(path)
-    directory = check_output_path(path)
+    check_output_path(path)
+    target = Path(os.path.realpath(path))
+    directory = check_output_path(target)
     temporary = None
-    prefix = f".{path.name}."
+    prefix = f".{target.name}."
     try:
         handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
         # mkstemp creates the file readable by its owner only; give it the
@@ -63,7 +66,7 @@ def atomic_binary_file(path) -> Iterator[BinaryIO]:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except OSError as error:
         _remove(temporary)
         # mkstemp's own errors name the temporary file it tried to create.

@@ -177,6 +177,15 @@ def _read_history(path: Path, header: dict):
         history = [EpochRecord(**{name: record[name] for name in fields}) for record in records]
     except (TypeError, KeyError) as error:
         raise ModelFileError(f"{path}: the training history in the header is corrupt ({error})") from None
+    for record in history:
+        figures = [record.train_rmse, record.seconds, record.idle_fraction]
+        if record.validation_rmse is not None:
+            figures.append(record.validation_rmse)
+        if not _is_int(record.epoch) or not all(_is_finite_number(value) for value in figures):
+            raise ModelFileError(
+                f"{path}: the training history in the header is corrupt (a value of {record!r} is not a "
+                "finite number); train and save the model again"
+            )
     if isinstance(best_epoch, bool) or not isinstance(best_epoch, int) or not 0 <= best_epoch <= len(history):
         raise ModelFileError(f"{path}: best_epoch {best_epoch!r} is not an epoch of the history; the file is corrupt")
     return history, best_epoch

@@ -741,6 +741,20 @@ def test_save_failure_keeps_existing_file(trained, tmp_path, monkeypatch):
     assert [entry.name for entry in tmp_path.iterdir()] == ["model.npz"]
 
 
+@pytest.mark.parametrize("existing", [True, False])
+def test_save_through_a_symbolic_link_keeps_the_link(trained, tmp_path, existing):
+    target = tmp_path / "models" / "model.npz"
+    target.parent.mkdir()
+    if existing:
+        target.write_bytes(b"old")
+    link = tmp_path / "current.npz"
+    link.symlink_to(target)
+    trained.save(link)
+    assert link.is_symlink()
+    assert Model.load(target).recommend(trained.user_ids[0], n=3) == trained.recommend(trained.user_ids[0], n=3)
+    assert [entry.name for entry in target.parent.iterdir()] == ["model.npz"]
+
+
 def test_save_names_the_target_when_no_temporary_file_can_be_made(trained, tmp_path, monkeypatch):
     path = tmp_path / "model.npz"
 
@@ -849,6 +863,8 @@ LOADER_CHECKS = [
     ("low above high", header_change("scale.low", 99.0), "low <= high"),
     ("bad setting", header_change("settings.output", "tanh"), "invalid value in the model file"),
     ("text flag", header_change("settings.early_stopping", "no"), "early_stopping: expected True or False, got 'no'"),
+    ("history text", header_change("history", [{"epoch": 1, "train_rmse": "x", "validation_rmse": None,
+                                               "seconds": 0.1, "idle_fraction": 0.0}]), "history in the header is corrupt"),
     ("missing array", array_change("seen_anime", KeyError), "lacks the arrays seen_anime"),
     ("shape", array_change("user_bias", lambda a: a[:-1]), "user_bias has shape"),
     ("dtype", array_change("user_factors", lambda a: a.astype(np.float64)), "user_factors has dtype float64"),
