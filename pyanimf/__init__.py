@@ -6,7 +6,24 @@
 >>> model.recommend(1, n=5)
 """
 
-from pyanimf import _core
+try:
+    from pyanimf import _core
+except ImportError as _error:
+    import pathlib
+
+    # Python run in a source checkout imports this folder, which has no
+    # built core, before an installed pyanimf. The error explains that
+    # instead of Python's "partially initialized module" message.
+    _folder = pathlib.Path(__file__).parent
+    if not any(_folder.glob("_core*")):
+        raise ImportError(
+            f"pyanimf's compiled core (_core) is missing from {_folder}. This looks like the "
+            "source folder, which Python imports before an installed pyanimf when it runs from the repository "
+            "root (as `python -m pytest` does). Run `pytest` instead, run from another folder, or build the "
+            "core with `pip install .`"
+        ) from _error
+    raise
+
 from pyanimf.errors import ModelFileError, RatingsFormatError, TrainingDivergedError
 from pyanimf.model import Evaluation, FitReport, Model
 from pyanimf.ratings import Ratings, load_ratings

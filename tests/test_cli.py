@@ -236,3 +236,16 @@ def test_batch_size_zero_names_option(model_file, tmp_path, capsys):
     assert main(["recommend", str(path), "--all", "--batch-size", "0", "-o", str(output)]) == 1
     assert "--batch-size: expected an integer from 1 to 2147483647, got 0" in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_import_from_a_source_folder_without_core_explains(tmp_path):
+    import shutil
+
+    import pyanimf
+
+    source = tmp_path / "pyanimf"
+    shutil.copytree(pyanimf.__path__[0], source, ignore=shutil.ignore_patterns("_core*", "__pycache__"))
+    result = subprocess.run([sys.executable, "-c", "import pyanimf"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "compiled core (_core) is missing from" in result.stderr
+    assert "Run `pytest` instead" in result.stderr
