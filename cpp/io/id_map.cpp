@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -108,6 +109,24 @@ IdMapping map_ids_hashed(const Id* ids, std::size_t count, std::int32_t* codes_o
 // numbers users and items densely, so this is the common case.
 constexpr std::uint64_t kMaxDenseRange = std::uint64_t{1} << 26;
 
+// The values [base, base + span) that dense ids take.
+struct DenseSpan {
+    std::uint64_t base;
+    std::size_t span;
+};
+
+// The span of `ids` when they are dense in the sense above, else nothing.
+// `count` must be positive.
+template <typename Id>
+std::optional<DenseSpan> dense_span(const Id* ids, std::size_t count) {
+    const auto [low, high] = std::minmax_element(ids, ids + count);
+    // Unsigned arithmetic, so that the full int64 range cannot overflow.
+    const std::uint64_t base = static_cast<std::uint64_t>(*low);
+    const std::uint64_t range = static_cast<std::uint64_t>(*high) - base;
+    if (range >= kMaxDenseRange || range > count) return std::nullopt;
+    return DenseSpan{base, static_cast<std::size_t>(range) + 1};
+}
+
 // A piece of the rows [begin, end).
 struct RowRange {
     std::size_t begin;
@@ -132,21 +151,21 @@ constexpr std::size_t kRowsPerPart = std::size_t{1} << 16;
 // in order, an id's code is set by the first range that lists it, which is
 // the order of first appearance in the whole input.
 template <typename Id>
-IdMapping map_dense_ids(const Id* ids, std::size_t count, std::uint64_t base, std::size_t span, int threads,
-                        std::int32_t* codes_out) {
+IdMapping map_dense_ids(const Id* ids, std::size_t count, DenseSpan dense, int threads, std::int32_t* codes_out) {
+    const std::uint64_t base = dense.base;
+    const std::size_t span = dense.span;
     // Each part's table takes a byte per value of the span, so the parts'
     // tables together take no more bytes than there are rows.
-    const std::size_t parts = RowParts(count, span, threads, kRowsPerPart).size();
-    const std::vector<RowRange> ranges = cut_rows(count, parts);
-    std::vector<std::vector<std::int64_t>> first_seen(parts);
-    const auto parts_signed = static_cast<std::ptrdiff_t>(parts);
+    const RowParts parts(count, span, threads, kRowsPerPart);
+    std::vector<std::vector<std::int64_t>> first_seen(parts.size());
+    const auto parts_signed = static_cast<std::ptrdiff_t>(parts.size());
     WorkerErrors errors;
-#pragma omp parallel for num_threads(static_cast<int>(parts)) schedule(static, 1)
+#pragma omp parallel for num_threads(static_cast<int>(parts.size())) schedule(static, 1)
     for (std::ptrdiff_t k = 0; k < parts_signed; ++k) {
         try {
             std::vector<char> seen(span, 0);
             std::vector<std::int64_t>& listed = first_seen[k];
-            for (std::size_t row = ranges[k].begin; row < ranges[k].end; ++row) {
+            for (std::size_t row = parts.begin(k); row < parts.end(k); ++row) {
                 const auto offset = static_cast<std::size_t>(static_cast<std::uint64_t>(ids[row]) - base);
                 if (seen[offset]) continue;
                 seen[offset] = 1;
@@ -175,9 +194,9 @@ IdMapping map_dense_ids(const Id* ids, std::size_t count, std::uint64_t base, st
         codes_out = result.codes.data();
     }
     // Each row's id is read before its code is written, so codes_out may be `ids`.
-#pragma omp parallel for num_threads(static_cast<int>(parts)) schedule(static, 1)
+#pragma omp parallel for num_threads(static_cast<int>(parts.size())) schedule(static, 1)
     for (std::ptrdiff_t k = 0; k < parts_signed; ++k) {
-        for (std::size_t row = ranges[k].begin; row < ranges[k].end; ++row) {
+        for (std::size_t row = parts.begin(k); row < parts.end(k); ++row) {
             codes_out[row] = code_of[static_cast<std::size_t>(static_cast<std::uint64_t>(ids[row]) - base)];
         }
     }
@@ -192,13 +211,7 @@ IdMapping map_ids(const Id* ids, std::size_t count, int threads, std::int32_t* c
         throw std::invalid_argument("map_ids: threads must be at least 1, got " + std::to_string(threads));
     }
     if (count == 0) return {};
-    const auto [low, high] = std::minmax_element(ids, ids + count);
-    // Unsigned arithmetic, so that the full int64 range cannot overflow.
-    const std::uint64_t base = static_cast<std::uint64_t>(*low);
-    const std::uint64_t range = static_cast<std::uint64_t>(*high) - base;
-    if (range < kMaxDenseRange && range <= count) {
-        return map_dense_ids(ids, count, base, static_cast<std::size_t>(range) + 1, threads, codes_out);
-    }
+    if (const auto dense = dense_span(ids, count)) return map_dense_ids(ids, count, *dense, threads, codes_out);
     return map_ids_hashed(ids, count, codes_out);
 }
 
@@ -210,16 +223,12 @@ template <typename Id>
 ColumnVector<std::int32_t> compact_codes(const Id* ids, std::size_t count, std::size_t& n_codes) {
     n_codes = 0;
     if (count == 0) return {};
-    const auto [low, high] = std::minmax_element(ids, ids + count);
-    // Unsigned arithmetic, so that the full int64 range cannot overflow.
-    const std::uint64_t base = static_cast<std::uint64_t>(*low);
-    const std::uint64_t range = static_cast<std::uint64_t>(*high) - base;
-    if (range < kMaxDenseRange && range <= count) {
+    if (const auto dense = dense_span(ids, count)) {
         ColumnVector<std::int32_t> codes(count);
         for (std::size_t i = 0; i < count; ++i) {
-            codes[i] = static_cast<std::int32_t>(static_cast<std::uint64_t>(ids[i]) - base);
+            codes[i] = static_cast<std::int32_t>(static_cast<std::uint64_t>(ids[i]) - dense->base);
         }
-        n_codes = static_cast<std::size_t>(range) + 1;
+        n_codes = dense->span;
         return codes;
     }
     IdMapping mapping = map_ids(ids, count);
