@@ -27,7 +27,7 @@ def check_output_path(path) -> Path:
 
     Raises IsADirectoryError when `path` is a folder, FileNotFoundError when
     its folder is missing and NotADirectoryError when the folder is a file,
-    each naming `path`, so that a command can fail before its work instead
+    each naming `path`. A command calls it to fail before its work instead
     of at the end.
     """
     path = Path(path)

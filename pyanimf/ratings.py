@@ -482,7 +482,7 @@ def _id_column(values: list[str], all_integer: bool) -> np.ndarray:
 
 
 def _narrow_integer_ids(*columns: np.ndarray) -> list[np.ndarray]:
-    """Store the int64 columns as int32 when every integer id among the columns fits in 32 bits."""
+    """Return the columns, the int64 ones as int32 when every integer id among them fits in 32 bits."""
     limits = np.iinfo(np.int32)
     integer = [column for column in columns if column.dtype == np.int64 and len(column) > 0]
     if any(column.min() < limits.min or column.max() > limits.max for column in integer):

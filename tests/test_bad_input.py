@@ -755,7 +755,7 @@ def test_save_through_a_symbolic_link_keeps_the_link(trained, tmp_path, existing
     assert [entry.name for entry in target.parent.iterdir()] == ["model.npz"]
 
 
-def test_save_names_the_target_when_no_temporary_file_can_be_made(trained, tmp_path, monkeypatch):
+def test_save_error_names_target_path(trained, tmp_path, monkeypatch):
     path = tmp_path / "model.npz"
 
     def read_only(prefix, suffix, dir):

@@ -99,7 +99,7 @@ def padded_rows(factors, stride):
 def test_uniform_arrays_match_fill_uniform(threads):
     expected = _filled(1)
     for _ in range(5):
-        # Memory just freed by other arrays holds nonzero values, which the
+        # Memory just freed by other arrays contains nonzero values, which the
         # factory must overwrite, padding included.
         freed = np.full(37 * 112 + 41 * 112, 7.0, dtype=np.float32)
         del freed

@@ -222,18 +222,19 @@ def test_python_parser_widens_only_integer_columns():
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
-def test_native_wide_id_in_a_late_chunk_widens_every_chunk(threads):
+def test_late_wide_id_widens_all_chunks(threads):
     lines = [f"{user},{user % 7},5" for user in range(400)]
     lines[350] = f"350,{2**40},5"
     result = _core.parse_ratings(("\n".join(lines) + "\n").encode(), SOURCE, -1.0, threads=threads, chunks=4)
     users, anime, _ = result
-    assert users.dtype == np.int64 and anime.dtype == np.int64
+    assert users.dtype == np.int64
+    assert anime.dtype == np.int64
     assert users.tolist() == list(range(400))
     assert anime[350] == 2**40
     assert anime[349] == 349 % 7
 
 
-def test_native_error_before_a_wide_id_is_reported():
+def test_error_before_wide_id_reported():
     lines = [f"{user},1,5" for user in range(400)]
     lines[50] = "50,1,bad"
     lines[350] = f"350,{2**40},5"
@@ -241,7 +242,7 @@ def test_native_error_before_a_wide_id_is_reported():
         _core.parse_ratings(("\n".join(lines) + "\n").encode(), SOURCE, -1.0, threads=2, chunks=4)
 
 
-def test_native_error_after_a_wide_id_in_its_chunk_is_reported():
+def test_error_after_wide_id_reported():
     lines = [f"{user},1,5" for user in range(400)]
     lines[10] = f"10,{2**40},5"
     lines[20] = "20,1,bad"

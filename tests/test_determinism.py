@@ -27,9 +27,9 @@ def test_same_seed_same_factors(small_ratings):
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("dim", [40, 128])
 def test_thread_count_does_not_change_model(small_ratings, threads, dim):
-    one = train(small_ratings, dim=dim, seed=11, threads=1)
-    many = train(small_ratings, dim=dim, seed=11, threads=threads)
-    assert_same_model(one, many)
+    single_thread = train(small_ratings, dim=dim, seed=11, threads=1)
+    several_threads = train(small_ratings, dim=dim, seed=11, threads=threads)
+    assert_same_model(single_thread, several_threads)
 
 
 def test_other_seed_other_factors(small_ratings):

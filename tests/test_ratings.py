@@ -288,9 +288,9 @@ def test_from_arrays_marker_and_dtypes():
     assert ratings.user_ids.dtype == np.int64
     assert ratings.anime_ids.dtype == np.int64
     # int32 ids are kept as they are, so that large columns are not widened.
-    kept = Ratings.from_arrays(np.array([1, 2], dtype=np.int32), np.array([5, 6], dtype=np.int32), [8, 7])
-    assert kept.user_ids.dtype == np.int32
-    assert kept.anime_ids.dtype == np.int32
+    narrow = Ratings.from_arrays(np.array([1, 2], dtype=np.int32), np.array([5, 6], dtype=np.int32), [8, 7])
+    assert narrow.user_ids.dtype == np.int32
+    assert narrow.anime_ids.dtype == np.int32
     assert ratings.scores.dtype == np.float32
     assert np.isnan(ratings.scores[1])
     assert ratings.n_rated == 2

@@ -115,7 +115,7 @@ pyanimf::io::IdMapping map_ids_of(const py::array& ids, int threads) {
     return pyanimf::io::map_ids(data, count, threads);
 }
 
-// map_ids with in_place: the codes overwrite the int32 ids themselves.
+// Maps int32 ids to codes written over the ids themselves, for map_ids(in_place=True).
 py::tuple map_ids_in_place(py::array& ids, int threads) {
     if (!is_int32(ids)) {
         throw py::type_error("map_ids: in_place needs an int32 array, got dtype " + std::string(py::str(ids.dtype())) +

@@ -71,7 +71,7 @@ private:
     std::size_t size_ = 0;
 };
 
-// map_ids on one thread through a hash table, for ids of any span.
+// Maps ids of any span to codes on one thread through a hash table.
 template <typename Id>
 IdMapping map_ids_hashed(const Id* ids, std::size_t count, std::int32_t* codes_out) {
     IdMapping result;
@@ -115,7 +115,7 @@ struct DenseSpan {
     std::size_t span;
 };
 
-// The span of `ids` when they are dense in the sense above, else nothing.
+// Returns the span of `ids` when they are dense in the sense above, else nothing.
 // `count` must be positive.
 template <typename Id>
 std::optional<DenseSpan> dense_span(const Id* ids, std::size_t count) {
@@ -146,7 +146,7 @@ std::vector<RowRange> cut_rows(std::size_t count, std::size_t pieces) {
 // Rows of the input below which map_ids does not split the work further.
 constexpr std::size_t kRowsPerPart = std::size_t{1} << 16;
 
-// map_ids for ids in [base, base + span): each thread records the ids that
+// Maps ids in [base, base + span) to codes. Each thread records the ids that
 // first appear in its contiguous range of rows, in order. Taking the ranges
 // in order, an id's code is set by the first range that lists it, which is
 // the order of first appearance in the whole input.

@@ -19,9 +19,9 @@ struct IdMapping {
 
 // Map each id to a code 0..k-1, numbered in order of first appearance.
 // Ids that span at most `count` values, fewer than 2^26, are mapped through
-// a table on up to `threads` threads, with a table of one byte per value in
-// the span for each thread, and no more threads than fit in a byte per row.
-// Other ids go through a hash table on one thread.
+// a table on up to `threads` threads. Each thread has a table of one byte per
+// value in the span, and only as many threads run as leave the tables no
+// larger than a byte per row. Other ids go through a hash table on one thread.
 // The codes do not depend on the thread count. With `codes_out` given, the
 // codes go there (count entries) and `codes` stays empty; `codes_out` may be
 // `ids` itself when Id is std::int32_t, which overwrites the ids.
