@@ -239,17 +239,18 @@ class Model:
         """Train as `fit` does. With `owns_ratings` the caller gives up the id arrays of `ratings`.
 
         Fit then writes the users' and anime's codes over int32 id arrays
-        instead of making new ones, 8 bytes a rating less at the peak. The
-        command line passes it, because it does not read the ratings after
-        fit. A validation fraction makes new training arrays, which fit owns
-        in any case.
+        instead of making new ones, and the grid gives the memory of the
+        codes and scores back while it copies them, so the peak contains
+        little more than one copy of the ratings. The arrays of `ratings`
+        may read as zeros afterwards. The command line passes it, because it
+        does not read the ratings after fit. A validation fraction makes
+        new training arrays, which fit owns in any case.
         """
         if isinstance(validation, (float, int)) and not isinstance(validation, bool):
             train, validation = ratings.split(float(validation), seed=self.seed)
             owns_ratings = owns_ratings or train is not ratings
             ratings = train
-        rated = ratings.rated
-        n_scores = int(np.count_nonzero(rated))
+        n_scores = ratings.n_rated
         if n_scores == 0:
             raise ValueError(
                 "fit: no scored ratings to train on (every row is unrated, the input is empty, or the "
@@ -278,17 +279,20 @@ class Model:
         grid_size = self.grid_size if self.grid_size is not None else automatic_grid_size(len(anime), self.dim)
         # The grid leaves out the unrated rows (NaN) and standardises the
         # scores itself, so fit passes the columns without filtered copies.
+        # The codes are fit's own, so the grid may release them as it copies.
         grid = _core.BlockGrid(
             user_codes, anime_codes, np.ascontiguousarray(ratings.scores),
             len(users), len(anime), grid_size, self.seed, threads,
             shift=self._scale.shift, scale=self._scale.scale,
+            release_ids=True, release_scores=owns_ratings,
         )
+        del user_codes, anime_codes
         # The grid renumbers users and anime so that each of its groups is a
         # contiguous range of rows; the model's rows follow that numbering.
-        self._users = _renumber(users, user_codes, grid.user_permutation(), threads)
-        self._anime = _renumber(anime, anime_codes, grid.item_permutation(), threads)
+        self._users = _renumber(users, grid.user_permutation())
+        self._anime = _renumber(anime, grid.item_permutation())
         self._arrays = self._initial_arrays(len(self._users), len(self._anime), threads)
-        held_out = self._validation_set(validation, user_codes, anime_codes, rated)
+        held_out = self._validation_set(validation, grid.user_counts() > 0, grid.item_counts() > 0)
         run = TrainingRun(
             grid=grid, settings=self._settings(), scale=self._scale, epochs=self.epochs,
             threads=threads, seed=self.seed, kernel=self.kernel, validation=held_out,
@@ -306,10 +310,11 @@ class Model:
             self._arrays = None
             raise
         self._weight, self._bias, self.history_, self.best_epoch_ = outcome
-        # Training is over, so the grid's copy of the ratings can go before
-        # the seen sets take their memory.
-        del run, grid
-        self._seen = _seen_sets(user_codes, anime_codes, held_out, len(self._users), threads)
+        # Training is over: the seen sets take the grid's ratings, which it
+        # releases as they are read.
+        del run
+        self._seen = _seen_sets(grid, held_out, threads)
+        del grid
         self.fit_report_ = FitReport(
             train_ratings=n_scores,
             unrated_rows=len(ratings) - n_scores,
@@ -340,7 +345,11 @@ class Model:
         settings.output = self.output
         return settings
 
-    def _validation_set(self, validation, train_users, train_anime, rated) -> Optional[ValidationSet]:
+    def _validation_set(self, validation, trained_users, trained_anime) -> Optional[ValidationSet]:
+        """Return the scored rows of `validation` whose user and anime have training scores, in model rows.
+
+        `trained_users` and `trained_anime` flag the model rows with at least one training score.
+        """
         if validation is None:
             return None
         if not isinstance(validation, Ratings):
@@ -350,8 +359,6 @@ class Model:
         scored = validation.rated
         users = self._users.lookup(validation.user_ids[scored])
         anime = self._anime.lookup(validation.anime_ids[scored])
-        trained_users = np.bincount(train_users[rated], minlength=len(self._users)) > 0
-        trained_anime = np.bincount(train_anime[rated], minlength=len(self._anime)) > 0
         known = (users >= 0) & (anime >= 0)
         known[known] = trained_users[users[known]] & trained_anime[anime[known]]
         dropped = int(len(known) - known.sum())
@@ -592,25 +599,23 @@ def _as_ratings(data: tuple, unrated: Optional[float]) -> Ratings:
     )
 
 
-def _renumber(index: IdIndex, codes: np.ndarray, permutation: np.ndarray, threads: int) -> IdIndex:
-    """Apply `permutation` (new row of each old row) to an IdIndex, and to its codes in place."""
+def _renumber(index: IdIndex, permutation: np.ndarray) -> IdIndex:
+    """Apply `permutation` (new row of each old row) to an IdIndex."""
     ids = np.empty_like(index.ids)
     ids[permutation] = index.ids
-    _core.permute_codes(codes, permutation, threads)
     return IdIndex.from_ids(ids)
 
 
-def _seen_sets(user_codes, anime_codes, held_out: Optional[ValidationSet], n_users: int, threads: int):
-    """CSR (indptr, anime indices) of every anime each user rated or listed.
+def _seen_sets(grid, held_out: Optional[ValidationSet], threads: int):
+    """Return CSR (indptr, anime rows) of every anime each user rated, listed or has held out.
 
-    Anime within a user are in no particular order.
+    Takes the grid's ratings, so it comes after training. Anime within a
+    user are in a fixed order that depends on the grid.
     """
-    users = np.ascontiguousarray(user_codes, dtype=np.int32)
-    anime = np.ascontiguousarray(anime_codes, dtype=np.int32)
-    if held_out is not None:
-        users = np.concatenate([users, held_out.users])
-        anime = np.concatenate([anime, held_out.items])
-    return _core.group_items_by_user(users, anime, n_users, threads=threads)
+    if held_out is None:
+        empty = np.empty(0, dtype=np.int32)
+        return grid.seen_sets(empty, empty, threads=threads)
+    return grid.seen_sets(held_out.users, held_out.items, threads=threads)
 
 
 def _plain(value):

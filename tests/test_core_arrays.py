@@ -320,61 +320,6 @@ def test_worker_threads_without_error_return():
     _core.raise_in_worker(2, -1)
 
 
-def test_group_items_by_user_keeps_input_order():
-    users = np.array([2, 0, 2, 1, 0], dtype=np.int32)
-    items = np.array([5, 6, 7, 8, 9], dtype=np.int32)
-    indptr, grouped = _core.group_items_by_user(users, items, 4)
-    assert indptr.tolist() == [0, 2, 3, 5, 5]
-    assert grouped.tolist() == [6, 9, 8, 5, 7]
-
-
-@pytest.mark.parametrize("threads", [2, 3, 8])
-def test_group_items_by_user_threads_same_as_one(threads):
-    rng = np.random.default_rng(5)
-    # Sorted users as in a ratings file, then shuffled ones.
-    for users in (np.sort(rng.integers(0, 900, 300_001)), rng.integers(0, 900, 300_001)):
-        users = users.astype(np.int32)
-        items = rng.integers(0, 10**6, len(users)).astype(np.int32)
-        indptr, grouped = _core.group_items_by_user(users, items, 1000, threads=threads)
-        expected_indptr, expected_grouped = _core.group_items_by_user(users, items, 1000, threads=1)
-        np.testing.assert_array_equal(indptr, expected_indptr)
-        np.testing.assert_array_equal(grouped, expected_grouped)
-        order = np.argsort(users, kind="stable")
-        np.testing.assert_array_equal(grouped, items[order])
-
-
-def test_group_items_by_user_rejects_out_of_range_user():
-    users = np.array([0, 4], dtype=np.int32)
-    with pytest.raises(ValueError, match=r"users: expected indices in \[0, 4\), got 4 at position 1"):
-        _core.group_items_by_user(users, np.zeros(2, dtype=np.int32), 4)
-
-
-def test_permute_codes_in_place_any_thread_count():
-    rng = np.random.default_rng(3)
-    permutation = rng.permutation(1000).astype(np.int32)
-    codes = rng.integers(0, 1000, size=100_003).astype(np.int32)
-    expected = permutation[codes]
-    for threads in (1, 2, 3):
-        result = codes.copy()
-        _core.permute_codes(result, permutation, threads)
-        assert np.array_equal(result, expected)
-
-
-def test_permute_codes_bad_code_changes_nothing():
-    permutation = np.array([2, 0, 1], dtype=np.int32)
-    codes = np.array([0, 1, 3, 2, -1], dtype=np.int32)
-    with pytest.raises(ValueError, match=r"codes: expected values in \[0, 3\), got 3 at position 2"):
-        _core.permute_codes(codes, permutation, 2)
-    assert codes.tolist() == [0, 1, 3, 2, -1]
-
-
-def test_permute_codes_rejects_read_only():
-    codes = np.zeros(3, dtype=np.int32)
-    codes.flags.writeable = False
-    with pytest.raises(ValueError, match="codes: expected a writeable array"):
-        _core.permute_codes(codes, np.zeros(1, dtype=np.int32))
-
-
 def _build_large_arrays():
     _core.ModelArrays(100_000, 1_000, 64)  # 26 MB of factors
 

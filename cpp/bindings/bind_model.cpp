@@ -55,10 +55,11 @@ std::string output_name(OutputFunction output) {
 
 BlockGrid make_grid(const py::array& users, const py::array& items, const py::array& scores,
                     std::int64_t n_users, std::int64_t n_items, int grid_size, std::uint64_t seed, int threads,
-                    double shift, double scale) {
-    check_vector<std::int32_t>(users, "users");
-    check_vector<std::int32_t>(items, "items");
-    check_vector<float>(scores, "scores");
+                    double shift, double scale, bool release_ids, bool release_scores, bool narrow_indices) {
+    // A released column is overwritten with zeros, so it must be writeable.
+    check_vector<std::int32_t>(users, "users", release_ids);
+    check_vector<std::int32_t>(items, "items", release_ids);
+    check_vector<float>(scores, "scores", release_scores);
     check_same_length(users, "users", items, "items");
     check_same_length(users, "users", scores, "scores");
     check_range(n_users, 1, INT32_MAX, "n_users");
@@ -78,36 +79,37 @@ BlockGrid make_grid(const py::array& users, const py::array& items, const py::ar
     py::gil_scoped_release release;
     return BlockGrid(user_data, item_data, score_data, count, static_cast<std::int32_t>(n_users),
                      static_cast<std::int32_t>(n_items), grid_size, seed, threads,
-                     ScoreTransform{static_cast<float>(shift), static_cast<float>(scale)});
+                     ScoreTransform{static_cast<float>(shift), static_cast<float>(scale)},
+                     InputRelease{release_ids, release_scores},
+                     narrow_indices ? IndexWidth::kAutomatic : IndexWidth::kWide);
 }
 
-// Replace each code c in `codes` by permutation[c], in place, on `threads`
-// threads. Every code is checked first, so an invalid one leaves `codes` as
-// it was.
-void permute_codes(py::array& codes, const py::array& permutation, int threads) {
-    check_vector<std::int32_t>(codes, "codes", true);
-    check_vector<std::int32_t>(permutation, "permutation");
+py::array_t<std::int64_t> copy_counts(const std::vector<std::int64_t>& counts) {
+    return py::array_t<std::int64_t>(static_cast<py::ssize_t>(counts.size()), counts.data());
+}
+
+py::tuple seen_sets(BlockGrid& grid, const py::array& extra_users, const py::array& extra_items, int threads) {
+    check_vector<std::int32_t>(extra_users, "extra_users");
+    check_vector<std::int32_t>(extra_items, "extra_items");
+    check_same_length(extra_users, "extra_users", extra_items, "extra_items");
     check_range(threads, 1, 4096, "threads");
-    auto* values = static_cast<std::int32_t*>(codes.mutable_data());
-    const auto* order = static_cast<const std::int32_t*>(permutation.data());
-    const auto count = static_cast<std::int64_t>(codes.size());
-    const auto limit = static_cast<std::int32_t>(permutation.size());
-    std::int64_t first_bad = count;
+    if (grid.emptied()) throw py::value_error("seen_sets: an earlier call took this grid's ratings");
+    auto seen = std::make_unique<SeenSets>();
     {
+        // Reads the grid and the two inputs, all kept alive by this frame.
         py::gil_scoped_release release;
-#pragma omp parallel for num_threads(threads) reduction(min : first_bad)
-        for (std::int64_t k = 0; k < count; ++k) {
-            if ((values[k] < 0 || values[k] >= limit) && k < first_bad) first_bad = k;
-        }
-        if (first_bad == count) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-            for (std::int64_t k = 0; k < count; ++k) values[k] = order[values[k]];
-        }
+        *seen = grid.seen_sets(static_cast<const std::int32_t*>(extra_users.data()),
+                               static_cast<const std::int32_t*>(extra_items.data()),
+                               static_cast<std::size_t>(extra_users.size()), threads);
     }
-    if (first_bad < count) {
-        throw py::value_error("codes: expected values in [0, " + std::to_string(limit) + "), got " +
-                              std::to_string(values[first_bad]) + " at position " + std::to_string(first_bad));
-    }
+    py::array_t<std::int64_t> indptr(static_cast<py::ssize_t>(seen->indptr.size()), seen->indptr.data());
+    // The items go to numpy without a copy: the array's base owns them.
+    using Items = ColumnVector<std::int32_t>;
+    auto owned = std::make_unique<Items>(std::move(seen->items));
+    py::capsule base(owned.get(), [](void* pointer) { delete static_cast<Items*>(pointer); });
+    Items* items = owned.release();  // the capsule owns it from here
+    py::array_t<std::int32_t> items_array(static_cast<py::ssize_t>(items->size()), items->data(), base);
+    return py::make_tuple(indptr, items_array);
 }
 
 py::dict epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& settings, double weight,
@@ -119,6 +121,7 @@ py::dict epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& set
                               std::to_string(grid.n_users()) + " and " + std::to_string(grid.n_items()));
     }
     check_range(threads, 1, 4096, "threads");
+    if (grid.emptied()) throw py::value_error("grid: seen_sets() took its ratings, so it cannot train any more");
     const kernels::KernelSet& chosen = kernels::select_kernels(kernel);
     EpochResult result;
     {
@@ -223,11 +226,25 @@ void bind_model(py::module_& m) {
         .def(py::init(&make_grid), py::arg("users").noconvert(), py::arg("items").noconvert(),
              py::arg("scores").noconvert(), py::arg("n_users"), py::arg("n_items"), py::arg("grid_size"),
              py::arg("seed"), py::arg("threads") = 1, py::arg("shift") = 0.0, py::arg("scale") = 1.0,
-             "Rows with a NaN score are left out; the others are stored as (score - shift) / scale.")
+             py::arg("release_ids") = false, py::arg("release_scores") = false, py::arg("narrow_indices") = true,
+             "Rows with a NaN score are kept apart for seen_sets(); the others are stored as "
+             "(score - shift) / scale. release_ids and release_scores let the grid give the memory of "
+             "those input columns back while it copies them: they then read as zeros. "
+             "narrow_indices=False stores 32-bit local indices even where 16 bits would do (for tests).")
         .def_property_readonly("size", &BlockGrid::size)
         .def_property_readonly("grid_size", &BlockGrid::grid_size)
         .def_property_readonly("n_users", &BlockGrid::n_users)
         .def_property_readonly("n_items", &BlockGrid::n_items)
+        .def_property_readonly("narrow", &BlockGrid::narrow, "True when local indices take 16 bits.")
+        .def_property_readonly("emptied", &BlockGrid::emptied, "True once seen_sets() took the ratings.")
+        .def("user_counts", [](const BlockGrid& grid) { return copy_counts(grid.user_counts()); },
+             "Scored ratings of each user, by model row.")
+        .def("item_counts", [](const BlockGrid& grid) { return copy_counts(grid.item_counts()); },
+             "Scored ratings of each anime, by model row.")
+        .def("seen_sets", &seen_sets, py::arg("extra_users").noconvert(), py::arg("extra_items").noconvert(),
+             py::arg("threads") = 1,
+             "CSR (indptr, anime rows) of every user's scored and unrated rows, then the extra pairs; "
+             "takes the grid's ratings, so the grid cannot train afterwards.")
         .def("user_permutation", [](const BlockGrid& grid) { return copy_to_array(grid.user_permutation()); },
              "New row of each user index given to the constructor.")
         .def("item_permutation", [](const BlockGrid& grid) { return copy_to_array(grid.item_permutation()); },
@@ -273,9 +290,6 @@ void bind_model(py::module_& m) {
         },
         py::arg("scores").noconvert(), py::arg("threads") = 1,
         "Count, mean, population standard deviation, lowest and highest of the scores that are not NaN.");
-
-    m.def("permute_codes", &permute_codes, py::arg("codes").noconvert(), py::arg("permutation").noconvert(),
-          py::arg("threads") = 1, "Replace each code c by permutation[c], in place; int32 arrays.");
 
     m.def("run_epoch", &epoch, py::arg("grid"), py::arg("model"), py::arg("settings"), py::arg("weight"),
           py::arg("bias"), py::arg("kernel") = "auto", py::arg("threads") = 1, py::arg("seed") = 0,

@@ -160,28 +160,6 @@ py::tuple top_n_batch(const py::array& dots, double weight, const py::array& use
     return py::make_tuple(out_items, out_scores);
 }
 
-py::tuple group_items_by_user(const py::array& users, const py::array& items, std::int64_t n_users, int threads) {
-    check_vector<std::int32_t>(users, "users");
-    check_vector<std::int32_t>(items, "items");
-    check_same_length(users, "users", items, "items");
-    check_range(n_users, 0, INT32_MAX, "n_users");
-    check_range(threads, 1, 4096, "threads");
-    check_indices(users, static_cast<std::size_t>(n_users), "users");
-    py::array_t<std::int64_t> indptr(n_users + 1);
-    py::array_t<std::int32_t> grouped(users.size());
-    const auto* user_data = static_cast<const std::int32_t*>(users.data());
-    const auto* item_data = static_cast<const std::int32_t*>(items.data());
-    std::int64_t* indptr_data = indptr.mutable_data();
-    std::int32_t* grouped_data = grouped.mutable_data();
-    {
-        // Reads the two inputs and writes the two outputs, all kept alive by this frame.
-        py::gil_scoped_release release;
-        group_by_user(user_data, item_data, static_cast<std::size_t>(users.size()), static_cast<std::size_t>(n_users),
-                      indptr_data, grouped_data, threads);
-    }
-    return py::make_tuple(indptr, grouped);
-}
-
 // Test hooks: the raw kernels on 1-D float32 arrays of any length.
 float kernel_dot(const std::string& kernel, const py::array& a, const py::array& b) {
     check_vector<float>(a, "a");
@@ -231,9 +209,6 @@ void bind_scoring(py::module_& m) {
           py::arg("seen_indptr").noconvert(), py::arg("seen_items").noconvert(), py::arg("n"),
           py::arg("threads") = 1,
           "Best n anime per row of precomputed dot products, skipping each row's seen anime.");
-    m.def("group_items_by_user", &group_items_by_user, py::arg("users").noconvert(), py::arg("items").noconvert(),
-          py::arg("n_users"), py::arg("threads") = 1,
-          "CSR (indptr, items) of the items of each user, in input order within a user, on up to `threads` threads.");
     m.def("most_similar", &similar, py::arg("model"), py::arg("side"), py::arg("query"), py::arg("n"),
           py::arg("kernel") = "auto", "The n rows most similar to `query` by cosine, the query excluded.");
 

@@ -6,8 +6,10 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "common/counting_sort.hpp"
+#include "common/page_release.hpp"
 #include "common/random.hpp"
 #include "common/worker_errors.hpp"
 
@@ -68,18 +70,18 @@ std::vector<std::int32_t> group_of_index(const std::vector<std::int32_t>& group_
 // over kInterleavedUsers users at a time, so an update never waits for the
 // row written by the update just before it. Each user's ratings come in a
 // seeded random order; users come in index order, which is random already
-// because renumber_into_groups shuffled them. The block's users all lie in
-// [first_user, first_user + group_users), so a counting sort groups them in
-// linear time.
-std::vector<std::size_t> interleaved_order(const std::int32_t* users, std::size_t size, std::int32_t first_user,
-                                           std::size_t group_users, SplitMix64 rng) {
+// because renumber_into_groups shuffled them. `users` are local indices in
+// [0, group_users), so a counting sort groups them in linear time.
+template <typename Index>
+std::vector<std::size_t> interleaved_order(const Index* users, std::size_t size, std::size_t group_users,
+                                           SplitMix64 rng) {
     std::vector<std::size_t> run_begin(group_users + 1, 0);
-    for (std::size_t k = 0; k < size; ++k) ++run_begin[users[k] - first_user + 1];
+    for (std::size_t k = 0; k < size; ++k) ++run_begin[static_cast<std::size_t>(users[k]) + 1];
     std::partial_sum(run_begin.begin(), run_begin.end(), run_begin.begin());
     std::vector<std::size_t> by_user(size);
     {
         std::vector<std::size_t> cursor(run_begin.begin(), run_begin.end() - 1);
-        for (std::size_t k = 0; k < size; ++k) by_user[cursor[users[k] - first_user]++] = k;
+        for (std::size_t k = 0; k < size; ++k) by_user[cursor[users[k]]++] = k;
     }
     for (std::size_t user = 0; user < group_users; ++user) {
         shuffle(by_user.data() + run_begin[user], run_begin[user + 1] - run_begin[user], rng);
@@ -111,6 +113,34 @@ std::vector<std::size_t> interleaved_order(const std::int32_t* users, std::size_
     }
     return order;
 }
+
+// The group and local index of each id of one side (users or anime), by the caller's index.
+struct SidePlacement {
+    std::vector<std::int32_t> group;  // row or column group
+    std::vector<std::int32_t> local;  // index within the group
+};
+
+SidePlacement place_side(const std::vector<std::int32_t>& permutation, const std::vector<std::int32_t>& group_begin) {
+    const std::vector<std::int32_t> group_of_row = group_of_index(group_begin, permutation.size());
+    SidePlacement placement{std::vector<std::int32_t>(permutation.size()), std::vector<std::int32_t>(permutation.size())};
+    for (std::size_t id = 0; id < permutation.size(); ++id) {
+        const std::int32_t group = group_of_row[permutation[id]];
+        placement.group[id] = group;
+        placement.local[id] = permutation[id] - group_begin[group];
+    }
+    return placement;
+}
+
+std::size_t largest_group(const std::vector<std::int32_t>& group_begin) {
+    std::size_t largest = 0;
+    for (std::size_t group = 0; group + 1 < group_begin.size(); ++group) {
+        largest = std::max(largest, static_cast<std::size_t>(group_begin[group + 1] - group_begin[group]));
+    }
+    return largest;
+}
+
+// Local indices take 16 bits when no group has more members than this.
+constexpr std::size_t kNarrowGroupLimit = std::size_t{1} << 16;
 
 [[noreturn]] void fail_index(const char* name, std::int32_t value, std::size_t position, std::int32_t limit) {
     throw std::invalid_argument(std::string(name) + ": expected indices in [0, " + std::to_string(limit) + "), got " +
@@ -180,75 +210,144 @@ RatingCounts count_ratings(const std::int32_t* users, const std::int32_t* items,
 
 BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const float* scores,
                      std::size_t count, std::int32_t n_users, std::int32_t n_items, int grid_size,
-                     std::uint64_t seed, int threads, ScoreTransform transform)
+                     std::uint64_t seed, int threads, ScoreTransform transform, InputRelease release,
+                     IndexWidth width)
     : grid_size_(grid_size), n_users_(n_users), n_items_(n_items) {
     if (grid_size < 1 || grid_size > 1024) {
         throw std::invalid_argument("grid_size: expected 1 to 1024, got " + std::to_string(grid_size));
     }
     const RatingCounts counts = count_ratings(users, items, scores, count, n_users, n_items, threads);
     const std::size_t n_rated = counts.rated;
-    std::vector<std::int32_t> user_begin, item_begin;
-    user_permutation_ = renumber_into_groups(counts.users, grid_size, n_rated, make_stream(seed, kUserGroupStream), user_begin);
-    item_permutation_ = renumber_into_groups(counts.items, grid_size, n_rated, make_stream(seed, kItemGroupStream), item_begin);
-    const auto user_group = group_of_index(user_begin, n_users);
-    const auto item_group = group_of_index(item_begin, n_items);
+    user_permutation_ = renumber_into_groups(counts.users, grid_size, n_rated, make_stream(seed, kUserGroupStream), user_begin_);
+    item_permutation_ = renumber_into_groups(counts.items, grid_size, n_rated, make_stream(seed, kItemGroupStream), item_begin_);
+    narrow_ = width == IndexWidth::kAutomatic && largest_group(user_begin_) <= kNarrowGroupLimit &&
+              largest_group(item_begin_) <= kNarrowGroupLimit;
+    user_counts_.assign(static_cast<std::size_t>(n_users), 0);
+    item_counts_.assign(static_cast<std::size_t>(n_items), 0);
+    for (std::size_t user = 0; user < counts.users.size(); ++user) {
+        user_counts_[user_permutation_[user]] = static_cast<std::int64_t>(counts.users[user]);
+    }
+    for (std::size_t item = 0; item < counts.items.size(); ++item) {
+        item_counts_[item_permutation_[item]] = static_cast<std::int64_t>(counts.items[item]);
+    }
+    const SidePlacement user_side = place_side(user_permutation_, user_begin_);
+    const SidePlacement item_side = place_side(item_permutation_, item_begin_);
     auto block_of_rating = [&](std::size_t k) {
-        return static_cast<std::size_t>(user_group[user_permutation_[users[k]]]) * grid_size +
-               item_group[item_permutation_[items[k]]];
+        return static_cast<std::size_t>(user_side.group[users[k]]) * grid_size + item_side.group[items[k]];
     };
 
     // A stable counting sort into block-major order (common/counting_sort.hpp);
-    // the input order is kept inside a block until the shuffle below. The
-    // block of a rating is computed in both passes, which is cheaper than
-    // storing it.
+    // the input order is kept inside a block until order_blocks. The block of
+    // a rating is computed in both passes, which is cheaper than storing it.
+    // The last key of each part counts its unrated rows.
     const std::size_t n_blocks = static_cast<std::size_t>(grid_size) * grid_size;
-    const RowParts parts(count, n_blocks, threads, kRowsPerPart);
-    std::vector<std::size_t> part_counts(parts.size() * n_blocks, 0);
+    const std::size_t keys = n_blocks + 1;
+    const RowParts parts(count, keys, threads, kRowsPerPart);
+    std::vector<std::size_t> part_counts(parts.size() * keys, 0);
     const auto parts_signed = static_cast<std::int64_t>(parts.size());
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (std::int64_t part = 0; part < parts_signed; ++part) {
-        std::size_t* counts = part_counts.data() + part * n_blocks;
+        std::size_t* part_count = part_counts.data() + part * keys;
         for (std::size_t k = parts.begin(part); k < parts.end(part); ++k) {
-            if (!std::isnan(scores[k])) ++counts[block_of_rating(k)];
+            ++part_count[std::isnan(scores[k]) ? n_blocks : block_of_rating(k)];
         }
     }
-    offsets_.assign(n_blocks + 1, 0);
-    counts_to_slots(part_counts.data(), parts.size(), n_blocks, offsets_.data());
+    offsets_.assign(keys + 1, 0);
+    counts_to_slots(part_counts.data(), parts.size(), keys, offsets_.data());
+    // The unrated rows' slots start after the rated ones; count from 0 instead.
+    for (std::size_t part = 0; part < parts.size(); ++part) part_counts[part * keys + n_blocks] -= n_rated;
+    unrated_users_.resize(offsets_[keys] - n_rated);
+    unrated_items_.resize(unrated_users_.size());
+    offsets_.resize(n_blocks + 1);
 
-    // Left uninitialized, so the threads below take the page faults of the
-    // first writes between them.
-    users_.resize(n_rated);
-    items_.resize(n_rated);
-    scores_.resize(n_rated);
+    // The local indices and scores are left uninitialized, so the threads
+    // below take the page faults of the first writes between them. Each
+    // thread's writes run forward from a few points per block, so they touch
+    // little more memory than they fill, while the input they have read is
+    // released behind them.
     const float shift = transform.shift;
     const float scale = transform.scale;
+    scores_.resize(n_rated);
+    auto fill = [&](auto* out_users, auto* out_items) {
+        using Index = std::remove_pointer_t<decltype(out_users)>;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
-    for (std::int64_t part = 0; part < parts_signed; ++part) {
-        std::size_t* cursor = part_counts.data() + part * n_blocks;
-        for (std::size_t k = parts.begin(part); k < parts.end(part); ++k) {
-            if (std::isnan(scores[k])) continue;
-            const std::size_t slot = cursor[block_of_rating(k)]++;
-            users_[slot] = user_permutation_[users[k]];
-            items_[slot] = item_permutation_[items[k]];
-            scores_[slot] = (scores[k] - shift) / scale;
+        for (std::int64_t part = 0; part < parts_signed; ++part) {
+            std::size_t* cursor = part_counts.data() + part * keys;
+            const std::size_t begin = parts.begin(part);
+            const std::size_t end = parts.end(part);
+            ReleasingReader<std::int32_t> user_reader(users, begin, release.ids);
+            ReleasingReader<std::int32_t> item_reader(items, begin, release.ids);
+            ReleasingReader<float> score_reader(scores, begin, release.scores);
+            for (std::size_t k = begin; k < end; ++k) {
+                const std::int32_t user = users[k];
+                const std::int32_t item = items[k];
+                const float score = scores[k];
+                if (std::isnan(score)) {
+                    const std::size_t slot = cursor[n_blocks]++;
+                    unrated_users_[slot] = user_permutation_[user];
+                    unrated_items_[slot] = item_permutation_[item];
+                } else {
+                    const std::size_t slot = cursor[block_of_rating(k)]++;
+                    out_users[slot] = static_cast<Index>(user_side.local[user]);
+                    out_items[slot] = static_cast<Index>(item_side.local[item]);
+                    scores_[slot] = (score - shift) / scale;
+                }
+                if ((k & 0xFFFF) == 0) {
+                    user_reader.passed(k);
+                    item_reader.passed(k);
+                    score_reader.passed(k);
+                }
+            }
+            user_reader.finish(end);
+            item_reader.finish(end);
+            score_reader.finish(end);
         }
+    };
+    if (narrow_) {
+        narrow_users_.resize(n_rated);
+        narrow_items_.resize(n_rated);
+        fill(narrow_users_.data(), narrow_items_.data());
+        order_blocks(narrow_users_.data(), narrow_items_.data(), seed, threads);
+    } else {
+        wide_users_.resize(n_rated);
+        wide_items_.resize(n_rated);
+        fill(wide_users_.data(), wide_items_.data());
+        order_blocks(wide_users_.data(), wide_items_.data(), seed, threads);
     }
+}
 
+template <typename Index>
+void BlockGrid::order_blocks(Index* users, Index* items, std::uint64_t seed, int threads) {
     // The visiting order inside each block, fixed for all epochs (see
     // interleaved_order). Blocks are independent, so threads share them.
     const std::uint64_t order_seed = make_stream(seed, kBlockOrderStream).next();
-    const auto n_blocks_signed = static_cast<std::int64_t>(n_blocks);
+    const auto n_blocks = static_cast<std::int64_t>(offsets_.size() - 1);
     WorkerErrors worker_errors;
 #pragma omp parallel num_threads(threads)
     {
-        std::vector<std::int32_t> block_users;
-        std::vector<std::int32_t> block_items;
+        std::vector<Index> block_users;
+        std::vector<Index> block_items;
         std::vector<float> block_scores;
 #pragma omp for schedule(dynamic)
-        for (std::int64_t block = 0; block < n_blocks_signed; ++block) {
+        for (std::int64_t block = 0; block < n_blocks; ++block) {
             try {
-                order_block(static_cast<std::size_t>(block), user_begin, make_stream(order_seed, block), block_users,
-                            block_items, block_scores);
+                const std::size_t begin = offsets_[block];
+                const std::size_t size = offsets_[block + 1] - begin;
+                const std::size_t row_group = static_cast<std::size_t>(block) / grid_size_;
+                const auto group_users = static_cast<std::size_t>(user_begin_[row_group + 1] - user_begin_[row_group]);
+                const std::vector<std::size_t> order =
+                    interleaved_order(users + begin, size, group_users, make_stream(order_seed, block));
+                block_users.resize(size);
+                block_items.resize(size);
+                block_scores.resize(size);
+                for (std::size_t k = 0; k < size; ++k) {
+                    block_users[k] = users[begin + order[k]];
+                    block_items[k] = items[begin + order[k]];
+                    block_scores[k] = scores_[begin + order[k]];
+                }
+                std::copy(block_users.begin(), block_users.end(), users + begin);
+                std::copy(block_items.begin(), block_items.end(), items + begin);
+                std::copy(block_scores.begin(), block_scores.end(), scores_.begin() + begin);
             } catch (...) {
                 worker_errors.capture();
             }
@@ -257,34 +356,73 @@ BlockGrid::BlockGrid(const std::int32_t* users, const std::int32_t* items, const
     worker_errors.rethrow_if_any();
 }
 
-void BlockGrid::order_block(std::size_t block, const std::vector<std::int32_t>& user_begin, SplitMix64 rng,
-                            std::vector<std::int32_t>& block_users, std::vector<std::int32_t>& block_items,
-                            std::vector<float>& block_scores) {
-    const std::size_t begin = offsets_[block];
-    const std::size_t size = offsets_[block + 1] - begin;
-    const std::size_t row_group = block / grid_size_;
-    const std::vector<std::size_t> order =
-        interleaved_order(users_.data() + begin, size, user_begin[row_group],
-                          static_cast<std::size_t>(user_begin[row_group + 1] - user_begin[row_group]), rng);
-    block_users.resize(size);
-    block_items.resize(size);
-    block_scores.resize(size);
-    for (std::size_t k = 0; k < size; ++k) {
-        block_users[k] = users_[begin + order[k]];
-        block_items[k] = items_[begin + order[k]];
-        block_scores[k] = scores_[begin + order[k]];
-    }
-    std::copy(block_users.begin(), block_users.end(), users_.begin() + begin);
-    std::copy(block_items.begin(), block_items.end(), items_.begin() + begin);
-    std::copy(block_scores.begin(), block_scores.end(), scores_.begin() + begin);
-}
-
 std::vector<std::size_t> BlockGrid::block_sizes() const {
     std::vector<std::size_t> sizes(offsets_.size() - 1);
     for (std::size_t block = 0; block + 1 < offsets_.size(); ++block) {
         sizes[block] = offsets_[block + 1] - offsets_[block];
     }
     return sizes;
+}
+
+SeenSets BlockGrid::seen_sets(const std::int32_t* extra_users, const std::int32_t* extra_items,
+                              std::size_t extra_count, int threads) {
+    if (emptied_) throw std::logic_error("seen_sets: an earlier call took this grid's ratings");
+    for (std::size_t k = 0; k < extra_count; ++k) {
+        if (extra_users[k] < 0 || extra_users[k] >= n_users_) fail_index("extra users", extra_users[k], k, n_users_);
+        if (extra_items[k] < 0 || extra_items[k] >= n_items_) fail_index("extra items", extra_items[k], k, n_items_);
+    }
+    SeenSets seen;
+    seen.indptr.assign(static_cast<std::size_t>(n_users_) + 1, 0);
+    for (std::size_t user = 0; user < user_counts_.size(); ++user) seen.indptr[user + 1] = user_counts_[user];
+    for (const std::int32_t user : unrated_users_) ++seen.indptr[user + 1];
+    for (std::size_t k = 0; k < extra_count; ++k) ++seen.indptr[extra_users[k] + 1];
+    std::partial_sum(seen.indptr.begin(), seen.indptr.end(), seen.indptr.begin());
+    seen.items.resize(static_cast<std::size_t>(seen.indptr.back()));
+    std::vector<std::int64_t> cursor(seen.indptr.begin(), seen.indptr.end() - 1);
+    if (narrow_) {
+        gather_seen(narrow_users_.data(), narrow_items_.data(), seen, cursor, threads);
+    } else {
+        gather_seen(wide_users_.data(), wide_items_.data(), seen, cursor, threads);
+    }
+    for (std::size_t k = 0; k < unrated_users_.size(); ++k) seen.items[cursor[unrated_users_[k]]++] = unrated_items_[k];
+    for (std::size_t k = 0; k < extra_count; ++k) seen.items[cursor[extra_users[k]]++] = extra_items[k];
+
+    emptied_ = true;
+    ColumnVector<std::uint16_t>().swap(narrow_users_);
+    ColumnVector<std::uint16_t>().swap(narrow_items_);
+    ColumnVector<std::int32_t>().swap(wide_users_);
+    ColumnVector<std::int32_t>().swap(wide_items_);
+    ColumnVector<float>().swap(scores_);
+    std::vector<std::int32_t>().swap(unrated_users_);
+    std::vector<std::int32_t>().swap(unrated_items_);
+    return seen;
+}
+
+template <typename Index>
+void BlockGrid::gather_seen(const Index* users, const Index* items, SeenSets& seen, std::vector<std::int64_t>& cursor,
+                            int threads) {
+    // A row group's users are a range of rows of their own, so the row
+    // groups fill disjoint parts of `seen` and need no locks. Each row
+    // group's blocks are contiguous, and are released once read.
+    const auto groups = static_cast<std::int64_t>(grid_size_);
+    std::int32_t* out = seen.items.data();
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (std::int64_t row_group = 0; row_group < groups; ++row_group) {
+        const std::size_t first_block = static_cast<std::size_t>(row_group) * grid_size_;
+        for (std::size_t block = first_block; block < first_block + grid_size_; ++block) {
+            const std::int32_t user_base = first_user(block);
+            const std::int32_t item_base = first_item(block);
+            for (std::size_t k = offsets_[block]; k < offsets_[block + 1]; ++k) {
+                out[cursor[user_base + static_cast<std::int32_t>(users[k])]++] =
+                    item_base + static_cast<std::int32_t>(items[k]);
+            }
+        }
+        const std::size_t begin = offsets_[first_block];
+        const std::size_t end = offsets_[first_block + grid_size_];
+        release_pages(users + begin, users + end);
+        release_pages(items + begin, items + end);
+        release_pages(scores_.data() + begin, scores_.data() + end);
+    }
 }
 
 }  // namespace pyanimf

@@ -26,6 +26,10 @@
 // barrier between strata: a thread that the operating system deschedules
 // holds up only the blocks that wait for its own.
 //
+// Storage. Each rating stores its user and anime as indices within the block's
+// row group and column group: 16 bits each when every group has at most
+// 65,536 members (8 bytes a rating with the score), 32 bits otherwise.
+//
 // Determinism. Inside a block the ratings are visited in a fixed order chosen
 // at construction from the seed. Every row group and every column group sees
 // the same sequence of blocks whatever the thread count, and a block's
@@ -38,6 +42,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "common/random.hpp"
@@ -51,23 +56,46 @@ struct ScoreTransform {
     float scale = 1.0f;
 };
 
+// The input columns that the grid may destroy while it copies them, which
+// lowers the peak memory of the copy. A destroyed column reads as zeros after.
+struct InputRelease {
+    bool ids = false;
+    bool scores = false;
+};
+
+// The width of the grid's local indices: 16 bits where the groups allow
+// (kAutomatic), or always 32 bits (kWide, to test that path on small data).
+enum class IndexWidth { kAutomatic, kWide };
+
+// Every anime each user rated or listed, as compressed sparse rows over the
+// model's user rows: the anime rows of user u are items[indptr[u] .. indptr[u + 1]).
+struct SeenSets {
+    std::vector<std::int64_t> indptr;
+    ColumnVector<std::int32_t> items;
+};
+
 class BlockGrid {
   public:
     // Copies the ratings (compact user index, anime index, score) into
     // block-major order, renumbering users and anime (see above). Rows whose
-    // score is NaN (unrated) are left out, and the others are stored as
-    // (score - shift) / scale, computed in float. Indices must be in
-    // [0, n_users) and [0, n_items), even on unrated rows; otherwise throws
-    // std::invalid_argument naming the first bad entry. `threads` share the
-    // work, and the grid is the same for any count.
+    // score is NaN (unrated) are kept apart for seen_sets() only, and the
+    // others are stored as (score - shift) / scale, computed in float.
+    // Indices must be in [0, n_users) and [0, n_items), even on unrated rows;
+    // otherwise throws std::invalid_argument naming the first bad entry.
+    // `threads` share the work, and the grid is the same for any count.
+    // `release` names the input columns whose memory is given back while
+    // they are copied (common/page_release.hpp).
     BlockGrid(const std::int32_t* users, const std::int32_t* items, const float* scores,
               std::size_t count, std::int32_t n_users, std::int32_t n_items, int grid_size,
-              std::uint64_t seed, int threads = 1, ScoreTransform transform = {});
+              std::uint64_t seed, int threads = 1, ScoreTransform transform = {}, InputRelease release = {},
+              IndexWidth width = IndexWidth::kAutomatic);
 
     int grid_size() const { return grid_size_; }
     std::size_t size() const { return scores_.size(); }
     std::int32_t n_users() const { return n_users_; }
     std::int32_t n_items() const { return n_items_; }
+    // True once seen_sets() has taken the ratings; the grid cannot train then.
+    bool emptied() const { return emptied_; }
 
     // Block (row_group, column_group) of stratum s is (r, (r + s) mod G).
     std::size_t block_of(int stratum, int row_group) const {
@@ -77,33 +105,79 @@ class BlockGrid {
     std::size_t block_begin(std::size_t block) const { return offsets_[block]; }
     std::size_t block_end(std::size_t block) const { return offsets_[block + 1]; }
 
-    const std::int32_t* users() const { return users_.data(); }
-    const std::int32_t* items() const { return items_.data(); }
+    // True when the local indices take 16 bits (std::uint16_t), false when
+    // they take 32 (std::int32_t).
+    bool narrow() const { return narrow_; }
+    // The local user and anime index of each rating, block after block.
+    // Index must match narrow().
+    template <typename Index>
+    const Index* local_users() const;
+    template <typename Index>
+    const Index* local_items() const;
     const float* scores() const { return scores_.data(); }
+    // The model row of local index 0 in each group.
+    std::int32_t first_user(std::size_t block) const { return user_begin_[block / grid_size_]; }
+    std::int32_t first_item(std::size_t block) const { return item_begin_[block % grid_size_]; }
 
     // The ratings count of each block, row-major over the grid.
     std::vector<std::size_t> block_sizes() const;
+    // The scored ratings of each user and anime, by model row.
+    const std::vector<std::int64_t>& user_counts() const { return user_counts_; }
+    const std::vector<std::int64_t>& item_counts() const { return item_counts_; }
 
     // New index of each user and anime index given to the constructor.
     const std::vector<std::int32_t>& user_permutation() const { return user_permutation_; }
     const std::vector<std::int32_t>& item_permutation() const { return item_permutation_; }
 
+    // The anime of every user's scored and unrated rows, then those of the
+    // `extra` (user row, anime row) pairs, in model rows. It takes the
+    // grid's ratings and frees them a row group at a time, so the peak
+    // contains little more than the larger of the two; the grid is emptied().
+    // Each user's anime come in a fixed order: the grid's blocks in order,
+    // then the unrated rows, then the extra pairs. Throws
+    // std::invalid_argument for an extra pair out of range and
+    // std::logic_error on an emptied grid.
+    SeenSets seen_sets(const std::int32_t* extra_users, const std::int32_t* extra_items, std::size_t extra_count,
+                       int threads);
+
   private:
-    // Puts the ratings of `block` into their visiting order. The vectors are
-    // scratch space, reused across blocks.
-    void order_block(std::size_t block, const std::vector<std::int32_t>& user_begin, SplitMix64 rng,
-                     std::vector<std::int32_t>& block_users, std::vector<std::int32_t>& block_items,
-                     std::vector<float>& block_scores);
+    // Puts each block's ratings into their visiting order (block_grid.cpp).
+    template <typename Index>
+    void order_blocks(Index* users, Index* items, std::uint64_t seed, int threads);
+    // Appends the grid's ratings to `seen` (see seen_sets), releasing them.
+    template <typename Index>
+    void gather_seen(const Index* users, const Index* items, SeenSets& seen, std::vector<std::int64_t>& cursor,
+                     int threads);
 
     int grid_size_;
     std::int32_t n_users_;
     std::int32_t n_items_;
+    bool narrow_ = true;
+    bool emptied_ = false;
     std::vector<std::size_t> offsets_;  // G*G + 1 entries
-    ColumnVector<std::int32_t> users_;
-    ColumnVector<std::int32_t> items_;
+    ColumnVector<std::uint16_t> narrow_users_;
+    ColumnVector<std::uint16_t> narrow_items_;
+    ColumnVector<std::int32_t> wide_users_;
+    ColumnVector<std::int32_t> wide_items_;
     ColumnVector<float> scores_;
+    // The unrated rows, in model rows and input order.
+    std::vector<std::int32_t> unrated_users_;
+    std::vector<std::int32_t> unrated_items_;
+    std::vector<std::int32_t> user_begin_;  // G + 1 entries
+    std::vector<std::int32_t> item_begin_;
+    std::vector<std::int64_t> user_counts_;
+    std::vector<std::int64_t> item_counts_;
     std::vector<std::int32_t> user_permutation_;
     std::vector<std::int32_t> item_permutation_;
 };
+
+template <>
+inline const std::uint16_t* BlockGrid::local_users<std::uint16_t>() const { return narrow_users_.data(); }
+template <>
+inline const std::uint16_t* BlockGrid::local_items<std::uint16_t>() const { return narrow_items_.data(); }
+template <>
+inline const std::int32_t* BlockGrid::local_users<std::int32_t>() const { return wide_users_.data(); }
+template <>
+inline const std::int32_t* BlockGrid::local_items<std::int32_t>() const { return wide_items_.data(); }
 
 }  // namespace pyanimf

@@ -4,14 +4,10 @@
 #include <cmath>
 #include <limits>
 
-#include "common/counting_sort.hpp"
 #include "scoring/predict.hpp"
 
 namespace pyanimf {
 namespace {
-
-// Pairs below which group_by_user does not split the work further.
-constexpr std::size_t kRowsPerPart = std::size_t{1} << 16;
 
 bool ranks_before(const ScoredIndex& a, const ScoredIndex& b) {
     if (a.score != b.score) return a.score > b.score;
@@ -123,29 +119,6 @@ void batch_top_n(const float* dots, std::size_t rows, std::size_t n_items, std::
                 out_scores[r * n + k] = filled ? heap[k].score : excluded;
             }
         }
-    }
-}
-
-}  // namespace pyanimf
-
-namespace pyanimf {
-
-void group_by_user(const std::int32_t* users, const std::int32_t* items, std::size_t count, std::size_t n_users,
-                   std::int64_t* indptr, std::int32_t* grouped_items, int threads) {
-    // A stable counting sort by user (common/counting_sort.hpp).
-    const RowParts parts(count, n_users, threads, kRowsPerPart);
-    std::vector<std::int64_t> part_counts(parts.size() * n_users, 0);
-    const auto parts_signed = static_cast<std::ptrdiff_t>(parts.size());
-#pragma omp parallel for num_threads(static_cast<int>(parts.size())) schedule(static, 1)
-    for (std::ptrdiff_t part = 0; part < parts_signed; ++part) {
-        std::int64_t* counts = part_counts.data() + part * n_users;
-        for (std::size_t k = parts.begin(part); k < parts.end(part); ++k) ++counts[users[k]];
-    }
-    counts_to_slots(part_counts.data(), parts.size(), n_users, indptr);
-#pragma omp parallel for num_threads(static_cast<int>(parts.size())) schedule(static, 1)
-    for (std::ptrdiff_t part = 0; part < parts_signed; ++part) {
-        std::int64_t* cursor = part_counts.data() + part * n_users;
-        for (std::size_t k = parts.begin(part); k < parts.end(part); ++k) grouped_items[cursor[users[k]]++] = items[k];
     }
 }
 

@@ -48,16 +48,3 @@ void batch_top_n(const float* dots, std::size_t rows, std::size_t n_items, std::
                  std::int32_t* out_items, float* out_scores, int threads);
 
 }  // namespace pyanimf
-
-namespace pyanimf {
-
-// The anime of each user as CSR, for the seen sets of top-N scoring: a
-// counting sort of the pairs (users[k], items[k]) by user, in linear time.
-// Writes n_users + 1 offsets to `indptr` and the anime, grouped by user and
-// in input order within a user, to `grouped_items` (count entries). Users
-// must be in [0, n_users). Up to `threads` threads share the work, with the
-// same result for any count. Touches no Python object.
-void group_by_user(const std::int32_t* users, const std::int32_t* items, std::size_t count, std::size_t n_users,
-                   std::int64_t* indptr, std::int32_t* grouped_items, int threads = 1);
-
-}  // namespace pyanimf

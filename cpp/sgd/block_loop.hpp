@@ -62,15 +62,20 @@ inline void sgd_step(float* p, float* q, std::size_t n, float lr, float reg, Gra
 // The output function, the use of biases and the row stride (0: known only
 // at run time) are template parameters, so the loop for each combination
 // carries no branch on them.
-template <typename Ops, bool kSigmoid, bool kBiases, std::size_t kStride>
+//
+// The grid stores local indices of type Index within the block's groups, so
+// the row and bias pointers below start at the groups' first rows.
+template <typename Ops, typename Index, bool kSigmoid, bool kBiases, std::size_t kStride>
 BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& model,
                          const SgdSettings& settings, const DenseLayer& dense) {
-    const std::int32_t* users = grid.users();
-    const std::int32_t* items = grid.items();
+    const Index* users = grid.local_users<Index>();
+    const Index* items = grid.local_items<Index>();
     const float* scores = grid.scores();
     const std::size_t stride = kStride != 0 ? kStride : model.user_factors.stride();
-    float* user_rows = model.user_factors.data();
-    float* item_rows = model.item_factors.data();
+    const auto first_user = static_cast<std::size_t>(grid.first_user(block));
+    const auto first_item = static_cast<std::size_t>(grid.first_item(block));
+    float* user_rows = model.user_factors.data() + first_user * stride;
+    float* item_rows = model.item_factors.data() + first_item * stride;
     float weight = static_cast<float>(dense.weight);
     float bias = static_cast<float>(dense.bias);
     const float global_mean = model.global_mean;
@@ -78,19 +83,19 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
     const float lr = settings.learning_rate;
     const float reg = settings.regularization;
     const float bias_keep = 1.0f - lr * settings.bias_regularization;
-    float* user_bias = model.user_bias.get();
-    float* item_bias = model.item_bias.get();
+    float* user_bias = model.user_bias.get() + first_user;
+    float* item_bias = model.item_bias.get() + first_item;
 
     const std::size_t begin = grid.block_begin(block);
     const std::size_t end = grid.block_end(block);
     BlockSums sums;
     for (std::size_t k = begin; k < end; ++k) {
         if (k + kPrefetchDistance < end) {
-            prefetch_row(user_rows + users[k + kPrefetchDistance] * stride, stride);
-            prefetch_row(item_rows + items[k + kPrefetchDistance] * stride, stride);
+            prefetch_row(user_rows + static_cast<std::size_t>(users[k + kPrefetchDistance]) * stride, stride);
+            prefetch_row(item_rows + static_cast<std::size_t>(items[k + kPrefetchDistance]) * stride, stride);
         }
-        const std::int32_t u = users[k];
-        const std::int32_t i = items[k];
+        const auto u = static_cast<std::size_t>(users[k]);
+        const auto i = static_cast<std::size_t>(items[k]);
         float* p = user_rows + u * stride;
         float* q = item_rows + i * stride;
 
@@ -137,31 +142,40 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
 // a fixed-width step (fixed_step.hpp) where both rows fit in the kernel
 // set's registers. Other strides, and the scalar reference, use the generic
 // step.
-template <typename Ops, bool kSigmoid, bool kBiases>
+template <typename Ops, typename Index, bool kSigmoid, bool kBiases>
 BlockSums sgd_block_for_stride(const BlockGrid& grid, std::size_t block, ModelArrays& model,
                                const SgdSettings& settings, const DenseLayer& dense) {
     if constexpr (Ops::kFixedSteps) {
         constexpr std::size_t kMaxStride = Ops::Vectors::kMaxFixedStride;
         const std::size_t stride = model.user_factors.stride();
-        if (stride == 32) return sgd_block_with<Ops, kSigmoid, kBiases, 32>(grid, block, model, settings, dense);
+        if (stride == 32) return sgd_block_with<Ops, Index, kSigmoid, kBiases, 32>(grid, block, model, settings, dense);
         if constexpr (kMaxStride >= 64) {
-            if (stride == 64) return sgd_block_with<Ops, kSigmoid, kBiases, 64>(grid, block, model, settings, dense);
+            if (stride == 64) return sgd_block_with<Ops, Index, kSigmoid, kBiases, 64>(grid, block, model, settings, dense);
         }
         if constexpr (kMaxStride >= 128) {
-            if (stride == 128) return sgd_block_with<Ops, kSigmoid, kBiases, 128>(grid, block, model, settings, dense);
+            if (stride == 128) return sgd_block_with<Ops, Index, kSigmoid, kBiases, 128>(grid, block, model, settings, dense);
         }
     }
-    return sgd_block_with<Ops, kSigmoid, kBiases, 0>(grid, block, model, settings, dense);
+    return sgd_block_with<Ops, Index, kSigmoid, kBiases, 0>(grid, block, model, settings, dense);
+}
+
+template <typename Ops, typename Index>
+BlockSums sgd_block_for_index(const BlockGrid& grid, std::size_t block, ModelArrays& model,
+                              const SgdSettings& settings, const DenseLayer& dense) {
+    const bool sigmoid = settings.output == OutputFunction::sigmoid;
+    if (sigmoid && settings.use_biases) {
+        return sgd_block_for_stride<Ops, Index, true, true>(grid, block, model, settings, dense);
+    }
+    if (sigmoid) return sgd_block_for_stride<Ops, Index, true, false>(grid, block, model, settings, dense);
+    if (settings.use_biases) return sgd_block_for_stride<Ops, Index, false, true>(grid, block, model, settings, dense);
+    return sgd_block_for_stride<Ops, Index, false, false>(grid, block, model, settings, dense);
 }
 
 template <typename Ops>
 BlockSums sgd_block(const BlockGrid& grid, std::size_t block, ModelArrays& model,
                     const SgdSettings& settings, const DenseLayer& dense) {
-    const bool sigmoid = settings.output == OutputFunction::sigmoid;
-    if (sigmoid && settings.use_biases) return sgd_block_for_stride<Ops, true, true>(grid, block, model, settings, dense);
-    if (sigmoid) return sgd_block_for_stride<Ops, true, false>(grid, block, model, settings, dense);
-    if (settings.use_biases) return sgd_block_for_stride<Ops, false, true>(grid, block, model, settings, dense);
-    return sgd_block_for_stride<Ops, false, false>(grid, block, model, settings, dense);
+    if (grid.narrow()) return sgd_block_for_index<Ops, std::uint16_t>(grid, block, model, settings, dense);
+    return sgd_block_for_index<Ops, std::int32_t>(grid, block, model, settings, dense);
 }
 
 }  // namespace
