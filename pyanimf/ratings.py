@@ -276,21 +276,20 @@ def _parse_file(file: BinaryIO, source: str, unrated: float | None, threads: int
             pass
         else:
             with mapped:
-                return _parse_buffer(mapped, source, unrated, threads)
+                return _parse_buffer(mapped, source, unrated, threads, release_text=True)
     file.seek(0)
     return _parse_buffer(file.read(), source, unrated, threads)
 
 
 def _map_read_only(fileno: int) -> mmap.mmap:
-    """Map a whole file read-only, its pages read in at once where the system allows it.
+    """Map a whole file read-only.
 
-    MAP_POPULATE (Linux) reads the file's pages in with the mapping, instead
-    of one page fault per 4 KiB as the parser first touches each page, which
-    took a large share of a load on a virtual machine.
+    The parser reads the mapping a chunk at a time and releases each
+    chunk's pages after it, so the file never counts in full in this
+    process's memory.
     """
     if hasattr(mmap, "MAP_SHARED"):
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        return mmap.mmap(fileno, 0, flags=flags, prot=mmap.PROT_READ)
+        return mmap.mmap(fileno, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
     return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
 
 
@@ -380,12 +379,15 @@ def _count_distinct(ids: np.ndarray) -> int:
 
 
 def _parse_buffer(
-    data: Any, source: str, unrated: float | None, threads: int
+    data: Any, source: str, unrated: float | None, threads: int, release_text: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse with the native parser, falling back to the Python parser for string ids."""
+    """Parse with the native parser, falling back to the Python parser for string ids.
+
+    `release_text` is for a read-only file mapping only (see _core.parse_ratings).
+    """
     unrated_value = None if unrated is None else float(unrated)
     try:
-        return _core.parse_ratings(data, source, unrated_value, threads=threads)
+        return _core.parse_ratings(data, source, unrated_value, threads=threads, release_text=release_text)
     except _core.RatingsParseError as error:
         raise RatingsFormatError(str(error)) from None
     except _core.NonIntegerIdError as error:

@@ -7,6 +7,7 @@ fallback promises the same rules and the same error messages.
 from __future__ import annotations
 
 import mmap
+import mmap
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -697,6 +698,45 @@ def test_chunks_default_split_matches_one_thread(tmp_path):
     assert single_thread[0] == "ok"
     assert len(single_thread[1]) == count - 1
     assert two_threads == single_thread
+
+
+def _mapped(path):
+    """A read-only shared mapping of a file, as load_ratings makes."""
+    with open(path, "rb") as file:
+        return mmap.mmap(file.fileno(), 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MAP_SHARED"), reason="needs mmap.MAP_SHARED")
+def test_released_chunks_keep_file_intact(tmp_path):
+    rng = np.random.default_rng(3)
+    lines = [f"{user},{item},{score}" for user, item, score in
+             zip(rng.integers(0, 900, 60_000), rng.integers(0, 90, 60_000), rng.integers(-1, 11, 60_000))]
+    data = ("user_id,anime_id,rating\n" + "\n".join(lines) + "\n").encode()
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(data)
+    expected = native_outcome(data)
+    with _mapped(path) as mapped:
+        for chunks in (1, 7, 100, None):
+            outcome = native_outcome(mapped, threads=2, chunks=chunks, release_text=True)
+            assert outcome == expected, f"chunks={chunks}"
+        # Released pages of a file mapping read the file again.
+        assert mapped[:] == data
+    assert path.read_bytes() == data
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MAP_SHARED"), reason="needs mmap.MAP_SHARED")
+def test_wide_id_after_released_chunks(tmp_path):
+    # The parse restarts with 64-bit ids from the first chunk, which was released.
+    lines = [f"{user},{user % 7},5" for user in range(20_000)]
+    lines[19_000] = f"19000,{2**40},5"
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    with _mapped(path) as mapped:
+        users, anime, _ = _core.parse_ratings(mapped, SOURCE, -1.0, threads=2, chunks=40, release_text=True)
+    assert users.dtype == np.int64
+    assert users.tolist() == list(range(20_000))
+    assert anime[19_000] == 2**40
+    assert anime[18_999] == 18_999 % 7
 
 
 def test_native_rejects_invalid_threads_chunks():

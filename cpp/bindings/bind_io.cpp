@@ -60,7 +60,7 @@ private:
 };
 
 py::tuple parse_ratings(const py::buffer& data, const std::string& source, std::optional<double> unrated,
-                        int threads, std::optional<long long> chunks) {
+                        int threads, std::optional<long long> chunks, bool release_text) {
     if (unrated && !std::isfinite(*unrated)) {
         throw py::value_error("parse_ratings: unrated must be a finite number or None, got " +
                               std::string(py::repr(py::float_(*unrated))));
@@ -77,7 +77,7 @@ py::tuple parse_ratings(const py::buffer& data, const std::string& source, std::
         // exists), and parsing touches no Python object.
         py::gil_scoped_release release;
         columns = pyanimf::io::parse_ratings(view.bytes(), source, unrated, threads,
-                                             chunks ? static_cast<std::size_t>(*chunks) : 0);
+                                             chunks ? static_cast<std::size_t>(*chunks) : 0, release_text);
     }
     py::array scores = to_numpy(std::move(columns.scores));
     return std::visit(
@@ -223,7 +223,7 @@ void bind_io(py::module_& m) {
     py::register_exception<pyanimf::io::NonIntegerIdError>(m, "NonIntegerIdError", PyExc_ValueError);
 
     m.def("parse_ratings", &parse_ratings, py::arg("data"), py::arg("source"), py::arg("unrated"),
-          py::arg("threads") = 1, py::arg("chunks") = py::none(),
+          py::arg("threads") = 1, py::arg("chunks") = py::none(), py::arg("release_text") = false,
           R"doc(Parse ratings text into (user_ids, anime_ids, scores float32) arrays.
 
 The two id arrays are int32 when every id of the file fits in 32 bits, and
@@ -235,10 +235,16 @@ as NaN; unrated=None keeps every score. Raises RatingsParseError for malformed
 text and NonIntegerIdError when an id is not an integer, so that the caller can
 retry with a parser that supports string ids. Releases the GIL while parsing.
 
-The data lines are cut at line starts into `chunks` parts, parsed on up to
-`threads` threads (1 to 4096). chunks=None uses one part per thread, and
-fewer for data under 1 MiB per thread. Neither changes the result or the
-error raised, which is always the one on the first bad line of the file.)doc");
+The data lines are cut at line starts into `chunks` parts, parsed in file
+order on up to `threads` threads (1 to 4096). chunks=None uses one part per
+thread or per 8 MiB, whichever gives more, and fewer for data under 1 MiB per
+thread. Neither changes the result or the error raised, which is always the
+one on the first bad line of the file.
+
+release_text=True releases each part's memory pages after each of the two
+passes over it. Pass it only for a read-only mapping of a file (mmap), which
+then has only the parts in progress counted in memory; other data would read
+as zeros afterwards.)doc");
 
     m.def("map_ids", &map_ids, py::arg("ids").noconvert(), py::arg("threads") = 1, py::arg("in_place") = false,
           R"doc(Map a 1-D int32 or int64 array to (codes int32, uniques int64).

@@ -25,6 +25,7 @@
 #include <system_error>
 #include <type_traits>
 
+#include "common/page_release.hpp"
 #include "io/line_chunks.hpp"
 
 #if defined(__GNUC__)
@@ -331,8 +332,12 @@ inline bool fits(std::int64_t id) {
 
 class Parser {
 public:
-    Parser(std::string_view text, const std::string& source, std::optional<double> unrated)
-        : begin_(text.data()), end_(text.data() + text.size()), source_(source), unrated_(unrated) {}
+    Parser(std::string_view text, const std::string& source, std::optional<double> unrated, bool release_text)
+        : begin_(text.data()),
+          end_(text.data() + text.size()),
+          source_(source),
+          unrated_(unrated),
+          release_text_(release_text) {}
 
     RatingsColumns run(int threads, std::size_t chunk_count);
 
@@ -348,6 +353,10 @@ private:
     template <typename Id>
     RatingsColumns parse_data(const char* data_start, std::size_t lines_before_data, int threads,
                               std::size_t chunk_count) const;
+    // Release the pages of `text` when the caller allowed it.
+    void release(TextRange text) const {
+        if (release_text_) release_pages(text.begin, text.end);
+    }
     // Parse the rows of `chunk` into `out` from index chunk.first_row, and set chunk.rows.
     template <typename Id>
     void parse_chunk(Chunk& chunk, RowCursor<Id> out) const;
@@ -378,6 +387,7 @@ private:
     const char* end_;
     const std::string& source_;
     std::optional<double> unrated_;
+    bool release_text_;  // release each chunk's pages after each pass over it
     Separator sep_;
     bool has_header_ = false;
     std::vector<Role> roles_;                // role of each column up to the last one needed
@@ -433,7 +443,11 @@ RatingsColumns Parser::parse_data(const char* data_start, std::size_t lines_befo
                                   std::size_t chunk_count) const {
     const auto size = static_cast<std::size_t>(end_ - data_start);
     if (chunk_count == 0) {
-        chunk_count = std::min(static_cast<std::size_t>(threads), size / kMinChunkBytes);
+        // At least one chunk per thread, and no more than a few MiB each,
+        // so that with release_text_ a mapped file has only the chunks in
+        // progress counted in memory. Fewer for data under kMinChunkBytes per thread.
+        chunk_count = std::min(std::max(static_cast<std::size_t>(threads), size / kMaxDefaultChunkBytes),
+                               size / kMinChunkBytes);
     }
     // More chunks than bytes would only add empty ones.
     chunk_count = std::max<std::size_t>(1, std::min(chunk_count, size));
@@ -452,6 +466,7 @@ RatingsColumns Parser::parse_data(const char* data_start, std::size_t lines_befo
 #pragma omp parallel for num_threads(team) schedule(dynamic, 1)
     for (std::ptrdiff_t k = 0; k < chunk_total; ++k) {
         chunks[k].lines = count_lines(chunks[k].text.begin, chunks[k].text.end);
+        release(chunks[k].text);
     }
     std::size_t lines = 0;
     for (Chunk& chunk : chunks) {
@@ -474,6 +489,7 @@ RatingsColumns Parser::parse_data(const char* data_start, std::size_t lines_befo
             const std::size_t first = chunks[k].first_row;
             parse_chunk(chunks[k], RowCursor<Id>{ids.user_ids.data() + first, ids.anime_ids.data() + first,
                                                  scores.data() + first});
+            release(chunks[k].text);
         } catch (...) {
             chunks[k].error = std::current_exception();
             std::ptrdiff_t failed = first_failed.load(std::memory_order_relaxed);
@@ -961,11 +977,11 @@ const char* Parser::parse_score_slow(const char* field, std::size_t line, const 
 }  // namespace
 
 RatingsColumns parse_ratings(std::string_view text, const std::string& source, std::optional<double> unrated,
-                             int threads, std::size_t chunks) {
+                             int threads, std::size_t chunks, bool release_text) {
     if (threads < 1) {
         throw std::invalid_argument("parse_ratings: threads must be at least 1, got " + std::to_string(threads));
     }
-    return Parser(text, source, unrated).run(threads, chunks);
+    return Parser(text, source, unrated, release_text).run(threads, chunks);
 }
 
 }  // namespace pyanimf::io

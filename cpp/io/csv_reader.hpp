@@ -57,6 +57,10 @@ struct RatingsColumns {
 // in about 1.3 ms, far longer than starting a thread takes.
 constexpr std::size_t kMinChunkBytes = std::size_t{1} << 20;
 
+// Larger data lines are cut into more chunks than threads, of at most about
+// this size, which the threads take in file order.
+constexpr std::size_t kMaxDefaultChunkBytes = std::size_t{8} << 20;
+
 // Parse `text` into ratings columns on up to `threads` threads.
 //
 // `source` names the input in error messages (usually the file path).
@@ -73,16 +77,25 @@ constexpr std::size_t kMinChunkBytes = std::size_t{1} << 20;
 // headerless file with string ids, or a data line with an invalid value).
 //
 // The data lines after the header are cut at line starts into `chunks`
-// chunks of about equal size, and each thread parses whole chunks. With
-// `chunks` 0 there is one chunk per thread, and fewer for data lines under
-// kMinChunkBytes per thread. Neither argument changes the result, and an
-// error is always the one on the first bad line of the file, as a parse on
-// one thread reports it.
+// chunks of about equal size, and each thread parses whole chunks, taking
+// them in file order. With `chunks` 0 there is one chunk per thread or one
+// per kMaxDefaultChunkBytes, whichever gives more, and fewer for data lines
+// under kMinChunkBytes per thread. Neither argument changes the result, and
+// an error is always the one on the first bad line of the file, as a parse
+// on one thread reports it.
+//
+// The text is read twice: once to count each chunk's lines, then to parse.
+// With `release_text`, each chunk's memory pages are released after each
+// pass over it (common/page_release.hpp), so a file mapped into `text` has
+// only the chunks in progress counted in the process's memory. Pass it for
+// a read-only file mapping only: other memory reads as zeros afterwards,
+// and a file with an id too wide for 32 bits is read again from the start.
 //
 // Throws RatingsParseError for malformed input and NonIntegerIdError for an
 // id that is not an integer. An empty or header-only buffer returns empty
 // columns. Throws std::invalid_argument when `threads` is below 1.
 RatingsColumns parse_ratings(std::string_view text, const std::string& source,
-                             std::optional<double> unrated, int threads = 1, std::size_t chunks = 0);
+                             std::optional<double> unrated, int threads = 1, std::size_t chunks = 0,
+                             bool release_text = false);
 
 }  // namespace pyanimf::io
