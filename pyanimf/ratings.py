@@ -30,6 +30,9 @@ _FLOAT32_OVERFLOW = 3.4028235677973366e38
 # Largest magnitude that rounds to zero in float32: half the smallest subnormal.
 _FLOAT32_UNDERFLOW = 2.0**-150
 
+# Rows per slice where a whole-column count would otherwise need a mask.
+_COUNT_SLICE = 1 << 20
+
 # The isolated-score check (see _warn_isolated_scores) needs this many scores
 # and flags a value held by at most this fraction of them (and at least one row).
 _ISOLATED_MIN_SCORES = 1000
@@ -151,7 +154,12 @@ class Ratings:
     @property
     def n_rated(self) -> int:
         """Number of rows that have a score."""
-        return len(self.scores) - int(np.count_nonzero(np.isnan(self.scores)))
+        # Counted a slice at a time, so that no mask of all rows (a byte a
+        # row) adds to the peak memory of a fit.
+        unrated = 0
+        for start in range(0, len(self.scores), _COUNT_SLICE):
+            unrated += int(np.count_nonzero(np.isnan(self.scores[start:start + _COUNT_SLICE])))
+        return len(self.scores) - unrated
 
     def split(self, validation: float = 0.1, seed: int = 0) -> tuple[Ratings, Ratings]:
         """Split into (train, validation) ratings, keeping the row order in each.
