@@ -49,8 +49,9 @@ def fit(args: argparse.Namespace) -> int:
           f"({len(ratings) - ratings.n_rated:,} unrated), loaded in {loaded - started:.2f} s")
     callback = None if args.quiet else _print_epoch(args.epochs)
     try:
-        # The command reads no ids of `ratings` after fit, so fit may write
-        # its codes over them.
+        # The command reads neither the ids nor the scores of `ratings`
+        # after fit, so fit may write its codes over the ids and release
+        # the memory of both.
         model._fit(
             ratings, args.validation if args.validation > 0 else None,
             progress=False if args.quiet else None, callback=callback, owns_ratings=True,
