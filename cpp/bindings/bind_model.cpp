@@ -112,6 +112,24 @@ py::tuple seen_sets(BlockGrid& grid, const py::array& extra_users, const py::arr
     return py::make_tuple(indptr, items_array);
 }
 
+py::array_t<float> divide_by_user_scale(BlockGrid& grid, double shrinkage, int threads) {
+    check_range(threads, 1, 4096, "threads");
+    if (!(shrinkage > 0.0) || !std::isfinite(shrinkage)) {
+        throw py::value_error("shrinkage: expected a positive finite number, got " + std::to_string(shrinkage));
+    }
+    if (grid.emptied()) throw py::value_error("divide_by_user_scale: seen_sets() took this grid's ratings");
+    if (grid.user_scaled()) {
+        throw py::value_error("divide_by_user_scale: the scores were divided by the user scales before");
+    }
+    std::vector<float> scales;
+    {
+        // Reads and writes only the grid's memory.
+        py::gil_scoped_release release;
+        scales = grid.divide_by_user_scale(shrinkage, threads);
+    }
+    return py::array_t<float>(static_cast<py::ssize_t>(scales.size()), scales.data());
+}
+
 py::dict epoch(const BlockGrid& grid, ModelArrays& model, const SgdSettings& settings, double weight,
                double bias, const std::string& kernel, int threads, std::uint64_t seed, std::uint64_t epoch_index) {
     if (static_cast<std::size_t>(grid.n_users()) != model.user_factors.rows() ||
@@ -166,7 +184,8 @@ void fill_factors_uniform(ModelArrays& arrays, double half_width, std::uint64_t 
 
 void bind_model(py::module_& m) {
     py::class_<ModelArrays>(m, "ModelArrays",
-                            "User and anime factors (64-byte aligned, padded rows), biases and global mean.")
+                            "User and anime factors (64-byte aligned, padded rows), biases, user scales and "
+                            "global mean.")
         .def(py::init([](std::int64_t n_users, std::int64_t n_items, std::int64_t dim) {
                  check_shape(n_users, n_items, dim);
                  return new ModelArrays(n_users, n_items, dim);
@@ -191,6 +210,13 @@ void bind_model(py::module_& m) {
             auto& a = self.cast<ModelArrays&>();
             return bias_view(a.item_bias.get(), a.item_factors.rows(), self);
         })
+        .def_property_readonly(
+            "user_scale",
+            [](py::object self) {
+                auto& a = self.cast<ModelArrays&>();
+                return bias_view(a.user_scale.get(), a.user_factors.rows(), self);
+            },
+            "Scale s_u of each user (1.0 unless set): predictions are s_u * f(z) on the internal scale.")
         .def_readwrite("global_mean", &ModelArrays::global_mean)
         .def(
             "fill_uniform",
@@ -245,6 +271,13 @@ void bind_model(py::module_& m) {
              py::arg("threads") = 1,
              "CSR (indptr, anime rows) of every user's scored and unrated rows, then the extra pairs; "
              "takes the grid's ratings, so the grid cannot train afterwards.")
+        .def_property_readonly("user_scaled", &BlockGrid::user_scaled,
+                               "True once divide_by_user_scale() divided the scores.")
+        .def("divide_by_user_scale", &divide_by_user_scale, py::arg("shrinkage"), py::arg("threads") = 1,
+             "Compute each user's scale s_u = sqrt((sum_j (r_uj - m_u)^2 + k) / (n_u + k)), with "
+             "m_u = sum_j r_uj / (n_u + k) and k = shrinkage, from the stored scores r_uj, and divide "
+             "each stored score by it. Returns s_u by model row (float32, 1.0 for users without scores); "
+             "the same for any thread count. Call it at most once, before training.")
         .def("user_permutation", [](const BlockGrid& grid) { return copy_to_array(grid.user_permutation()); },
              "New row of each user index given to the constructor.")
         .def("item_permutation", [](const BlockGrid& grid) { return copy_to_array(grid.item_permutation()); },

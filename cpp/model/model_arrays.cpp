@@ -1,5 +1,6 @@
 #include "model/model_arrays.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -65,6 +66,9 @@ ModelArrays::ModelArrays(std::size_t n_users, std::size_t n_items, std::size_t d
     : user_factors(n_users, dim, zeroed_factors),
       item_factors(n_items, dim, zeroed_factors),
       user_bias(allocate_aligned(n_users)),
-      item_bias(allocate_aligned(n_items)) {}
+      item_bias(allocate_aligned(n_items)),
+      user_scale(allocate_aligned(n_users, false)) {
+    std::fill(user_scale.get(), user_scale.get() + n_users, 1.0f);
+}
 
 }  // namespace pyanimf

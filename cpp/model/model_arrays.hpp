@@ -1,5 +1,5 @@
 // Storage of the trained model: user factors P, anime factors Q, user and
-// anime biases and the global mean. Python gets every array as a numpy view
+// anime biases, the users' rating scales and the global mean. Python gets every array as a numpy view
 // of this memory, so nothing is copied between training and the Python layer.
 #pragma once
 
@@ -47,14 +47,17 @@ class FactorMatrix {
 };
 
 struct ModelArrays {
-    // The biases start at zero, and the factors too unless `zeroed_factors`
-    // is false (see FactorMatrix).
+    // The biases start at zero, the user scales at one, and the factors at
+    // zero unless `zeroed_factors` is false (see FactorMatrix).
     ModelArrays(std::size_t n_users, std::size_t n_items, std::size_t dim, bool zeroed_factors = true);
 
     FactorMatrix user_factors;
     FactorMatrix item_factors;
     AlignedFloats user_bias;
     AlignedFloats item_bias;
+    // s_u of each user (positive): the model predicts s_u * f(z) on the
+    // standardised scale, and SGD trains user u on its scores divided by s_u.
+    AlignedFloats user_scale;
     float global_mean = 0.0f;
 };
 

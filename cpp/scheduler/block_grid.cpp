@@ -364,6 +364,64 @@ std::vector<std::size_t> BlockGrid::block_sizes() const {
     return sizes;
 }
 
+std::vector<float> BlockGrid::divide_by_user_scale(double shrinkage, int threads) {
+    if (!(shrinkage > 0.0) || !std::isfinite(shrinkage)) {
+        throw std::invalid_argument("shrinkage: expected a positive finite number, got " + std::to_string(shrinkage));
+    }
+    if (emptied_) throw std::logic_error("divide_by_user_scale: seen_sets() took this grid's ratings");
+    if (user_scaled_) throw std::logic_error("divide_by_user_scale: the scores were divided by the user scales before");
+    std::vector<float> scales(static_cast<std::size_t>(n_users_), 1.0f);
+    if (narrow_) {
+        divide_scores_by_user(narrow_users_.data(), shrinkage, scales, threads);
+    } else {
+        divide_scores_by_user(wide_users_.data(), shrinkage, scales, threads);
+    }
+    user_scaled_ = true;
+    return scales;
+}
+
+template <typename Index>
+void BlockGrid::divide_scores_by_user(const Index* users, double shrinkage, std::vector<float>& scales, int threads) {
+    // A row group's users are a range of model rows of their own, and its
+    // blocks are contiguous in storage, so each row group is one task that
+    // reads and writes nothing another task touches.
+    const auto groups = static_cast<std::int64_t>(grid_size_);
+    float* scores = scores_.data();
+    WorkerErrors worker_errors;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (std::int64_t row_group = 0; row_group < groups; ++row_group) {
+        try {
+            const std::int32_t user_base = user_begin_[row_group];
+            const auto group_users = static_cast<std::size_t>(user_begin_[row_group + 1] - user_base);
+            const std::size_t begin = offsets_[static_cast<std::size_t>(row_group) * grid_size_];
+            const std::size_t end = offsets_[static_cast<std::size_t>(row_group + 1) * grid_size_];
+
+            std::vector<double> means(group_users, 0.0);
+            for (std::size_t k = begin; k < end; ++k) means[users[k]] += scores[k];
+            for (std::size_t u = 0; u < group_users; ++u) {
+                means[u] /= static_cast<double>(user_counts_[user_base + u]) + shrinkage;
+            }
+
+            std::vector<double> squares(group_users, 0.0);
+            for (std::size_t k = begin; k < end; ++k) {
+                const double deviation = scores[k] - means[users[k]];
+                squares[users[k]] += deviation * deviation;
+            }
+            std::vector<float> group_scales(group_users);
+            for (std::size_t u = 0; u < group_users; ++u) {
+                const double n = static_cast<double>(user_counts_[user_base + u]);
+                group_scales[u] = static_cast<float>(std::sqrt((squares[u] + shrinkage) / (n + shrinkage)));
+                scales[user_base + u] = group_scales[u];
+            }
+
+            for (std::size_t k = begin; k < end; ++k) scores[k] /= group_scales[users[k]];
+        } catch (...) {
+            worker_errors.capture();
+        }
+    }
+    worker_errors.rethrow_if_any();
+}
+
 SeenSets BlockGrid::seen_sets(const std::int32_t* extra_users, const std::int32_t* extra_items,
                               std::size_t extra_count, int threads) {
     if (emptied_) throw std::logic_error("seen_sets: an earlier call took this grid's ratings");

@@ -129,6 +129,18 @@ class BlockGrid {
     const std::vector<std::int32_t>& user_permutation() const { return user_permutation_; }
     const std::vector<std::int32_t>& item_permutation() const { return item_permutation_; }
 
+    // Computes the rating scale s_u of every user from the stored scores r_uj
+    // with shrinkage k > 0, then divides each stored score by its user's s_u,
+    // so that SGD trains on r_uj / s_u:
+    //   m_u = sum_j r_uj / (n_u + k),  s_u = sqrt((sum_j (r_uj - m_u)^2 + k) / (n_u + k)).
+    // Returns s_u by model row, rounded to float; a user without scores gets
+    // 1. Each row group sums its users' scores in double, in the grid's
+    // order, so the result is the same for any thread count. Throws
+    // std::invalid_argument for k <= 0 or NaN, and std::logic_error on an
+    // emptied grid or a second call.
+    std::vector<float> divide_by_user_scale(double shrinkage, int threads);
+    bool user_scaled() const { return user_scaled_; }
+
     // The anime of every user's scored and unrated rows, then those of the
     // `extra` (user row, anime row) pairs, in model rows. It takes the
     // grid's ratings and frees them a row group at a time, so the peak
@@ -144,6 +156,9 @@ class BlockGrid {
     // Puts each block's ratings into their visiting order (block_grid.cpp).
     template <typename Index>
     void order_blocks(Index* users, Index* items, std::uint64_t seed, int threads);
+    // divide_by_user_scale for the local user indices of type Index.
+    template <typename Index>
+    void divide_scores_by_user(const Index* users, double shrinkage, std::vector<float>& scales, int threads);
     // Appends the grid's ratings to `seen` (see seen_sets), releasing them.
     template <typename Index>
     void gather_seen(const Index* users, const Index* items, SeenSets& seen, std::vector<std::int64_t>& cursor,
@@ -154,6 +169,7 @@ class BlockGrid {
     std::int32_t n_items_;
     bool narrow_ = true;
     bool emptied_ = false;
+    bool user_scaled_ = false;
     std::vector<std::size_t> offsets_;  // G*G + 1 entries
     ColumnVector<std::uint16_t> narrow_users_;
     ColumnVector<std::uint16_t> narrow_items_;

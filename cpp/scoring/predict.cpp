@@ -10,7 +10,7 @@ void predict_pairs(const ModelArrays& model, const SgdSettings& settings, const 
 #pragma omp parallel for schedule(static) num_threads(threads) if (n > 100000)
     for (std::int64_t k = 0; k < n; ++k) {
         const float z = raw_score(model, settings, dense, kernels, users[k], items[k]);
-        out[k] = apply_output(settings.output, z);
+        out[k] = model.user_scale[users[k]] * apply_output(settings.output, z);
     }
 }
 

@@ -1,4 +1,4 @@
-// Batch prediction: f(w * <p_u, q_i> + b + mu + b_u + b_i) for many pairs.
+// Batch prediction: s_u * f(w * <p_u, q_i> + b + mu + b_u + b_i) for many pairs.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +17,8 @@ void predict_pairs(const ModelArrays& model, const SgdSettings& settings, const 
                    const kernels::KernelSet& kernels, const std::int32_t* users,
                    const std::int32_t* items, std::size_t count, float* out, int threads);
 
-// z = w * <p_u, q_i> + b + mu (+ b_u + b_i), before the output function.
+// z = w * <p_u, q_i> + b + mu (+ b_u + b_i), before the output function and
+// the user's scale.
 inline float raw_score(const ModelArrays& model, const SgdSettings& settings, const DenseLayer& dense,
                        const kernels::KernelSet& kernels, std::int32_t user, std::int32_t item) {
     const float dot = kernels.dot(model.user_factors.row(user), model.item_factors.row(item),

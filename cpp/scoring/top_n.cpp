@@ -41,7 +41,11 @@ std::vector<ScoredIndex> top_n_items(const ModelArrays& model, const SgdSettings
         const float z = raw_score(model, settings, dense, kernels, user, index);
         candidates.push_back({index, apply_output(settings.output, z)});
     }
-    return select_best(std::move(candidates), n);
+    // Ranked before the user's scale is applied: s_u > 0 keeps the order,
+    // but the rounded products could tie where f(z) does not.
+    std::vector<ScoredIndex> best = select_best(std::move(candidates), n);
+    for (ScoredIndex& entry : best) entry.score *= model.user_scale[user];
+    return best;
 }
 
 std::vector<ScoredIndex> most_similar_rows(const FactorMatrix& matrix,

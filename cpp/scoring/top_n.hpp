@@ -17,8 +17,8 @@ struct ScoredIndex {
     float score;
 };
 
-// The n anime with the highest prediction for `user`, best first (ties by the
-// lower index), skipping every index listed in `exclude` (any order, values
+// The n anime with the highest prediction for `user` (s_u * f(z)), best
+// first (ties of f(z) by the lower index), skipping every index listed in `exclude` (any order, values
 // outside [0, n_items) are ignored). Fewer than n when fewer remain.
 std::vector<ScoredIndex> top_n_items(const ModelArrays& model, const SgdSettings& settings,
                                      const DenseLayer& dense, const kernels::KernelSet& kernels,

@@ -85,6 +85,7 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
     const float bias_keep = 1.0f - lr * settings.bias_regularization;
     float* user_bias = model.user_bias.get() + first_user;
     float* item_bias = model.item_bias.get() + first_item;
+    const float* user_scale = model.user_scale.get() + first_user;
 
     const std::size_t begin = grid.block_begin(block);
     const std::size_t end = grid.block_end(block);
@@ -113,7 +114,10 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
             // g = error * dy/dz; the constant 2 of the squared loss is folded
             // into the learning rate.
             g = kSigmoid ? error * y * (1.0f - y) : error;
-            sums.squared_error += static_cast<double>(error) * error;
+            // The grid stores the score divided by the user's scale s_u, so
+            // the error on the standardised scale is s_u times this one.
+            const float scaled_error = error * user_scale[u];
+            sums.squared_error += static_cast<double>(scaled_error) * scaled_error;
             if (kBiases) {
                 user_bias[u] = bias_keep * user_bias[u] + lr * g;
                 item_bias[i] = bias_keep * item_bias[i] + lr * g;

@@ -3,8 +3,9 @@
 //
 // Prediction for rating (u, i):  z = w * <p_u, q_i> + b + mu + b_u + b_i,
 // y = f(z), with f the identity or the logistic sigmoid. The loss is
-// (r - y)^2 plus L2 penalties on the factors (regularization) and on the
-// biases (bias_regularization).
+// (r / s_u - y)^2 plus L2 penalties on the factors (regularization) and on
+// the biases (bias_regularization). s_u is the user's scale
+// (ModelArrays::user_scale), and the grid stores r / s_u.
 #pragma once
 
 #include <cstddef>
@@ -18,7 +19,9 @@
 namespace pyanimf {
 
 struct EpochResult {
-    double squared_error = 0.0;  // sum over the epoch, each error taken before its update
+    // Sum over the epoch on the standardised scale (each error times its
+    // user's scale), each error taken before its update.
+    double squared_error = 0.0;
     std::size_t count = 0;
     DenseLayer dense;            // the output layer after the epoch
     bool finite = true;          // false once any error or factor became NaN or infinite
