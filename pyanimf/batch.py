@@ -3,6 +3,8 @@
 Each batch multiplies a block of user embeddings by all anime embeddings
 with NumPy's matrix product (BLAS), then the core adds the biases, skips
 the anime each user has seen and keeps the best n per user in one pass.
+The output function and the user's scale come after the selection, because
+neither changes a user's ranking.
 Memory is bounded by batch_size x n_anime float32 scores.
 """
 
@@ -36,6 +38,7 @@ def iter_top_n(model, n: int, batch_size: int) -> Iterator[Tuple[np.ndarray, np.
     else:
         item_offset = np.zeros(n_anime, dtype=np.float32)
         user_offset_all = np.full(n_users, bias, dtype=np.float32)
+    user_scales = arrays.user_scale
     indptr, seen = model._seen
     dots = np.empty((min(batch_size, n_users), n_anime), dtype=np.float32)
 
@@ -51,6 +54,7 @@ def iter_top_n(model, n: int, batch_size: int) -> Iterator[Tuple[np.ndarray, np.
         )
         if model.output == "sigmoid":
             internal = 1.0 / (1.0 + np.exp(-internal))
+        internal = internal * user_scales[start:stop, np.newaxis]
         scores = model._scale.to_ratings(internal)
         scores[items < 0] = np.nan
         yield np.arange(start, stop), items, scores

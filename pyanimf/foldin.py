@@ -11,6 +11,12 @@ for a trained user, on the model's internal score scale ``t_i``::
 SGD applies the L2 penalty once per rating, so the penalty is scaled by the
 user's number of ratings ``n``. Without biases ``theta = p`` and ``o_i = b + mu``.
 
+A model trained with ``user_scale`` divides each user's targets by the
+user's scale ``s`` and predicts ``s * f(z)``. Fold-in estimates ``s`` from
+the given scores with the formula of training (see `Model`), fits
+``theta`` to ``t_i / s`` and scales the predictions of `recommend_for` by
+``s``. With few ratings ``s`` stays near 1.
+
 - Identity output: this is ridge regression, solved in closed form.
 - Sigmoid output: the start point is the ridge solution on the logit of
   the target (clipped to [0.001, 0.999]), refined by damped Gauss-Newton
@@ -70,6 +76,9 @@ def fold_in(model, ratings, *, unknown: str = "raise") -> Tuple[np.ndarray, floa
         ``model.user_factors``.
     bias : float
         The user bias, 0.0 for a model trained with ``biases=False``.
+        With ``model.user_scale`` the user's predictions are also multiplied
+        by a scale, which `recommend_for` estimates from the same ratings
+        (see the module docstring) and this function does not return.
 
     Raises
     ------
@@ -82,7 +91,8 @@ def fold_in(model, ratings, *, unknown: str = "raise") -> Tuple[np.ndarray, floa
     See the module docstring for the loss that is minimised.
     """
     rows, scores = _known_ratings(model, ratings, unknown)
-    return _fit_user(model, rows, scores)
+    embedding, bias, _ = _fit_user(model, rows, scores)
+    return embedding, bias
 
 
 def recommend_for(model, ratings, n: int = 10, *, unknown: str = "raise", exclude=()) -> List[Tuple[object, float]]:
@@ -99,7 +109,7 @@ def recommend_for(model, ratings, n: int = 10, *, unknown: str = "raise", exclud
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n: expected a non-negative integer, got {n!r}")
     rows, scores = _known_ratings(model, ratings, unknown)
-    embedding, bias = _fit_user(model, rows, scores)
+    embedding, bias, user_scale = _fit_user(model, rows, scores)
     if n == 0:
         return []
 
@@ -114,7 +124,7 @@ def recommend_for(model, ratings, n: int = 10, *, unknown: str = "raise", exclud
         raw[excluded_rows[excluded_rows >= 0]] = -np.inf
     best = top_k(raw[np.newaxis, :], n)[0]
     best = best[best >= 0]
-    predicted = model._scale.to_ratings(_output(model, raw[best]))
+    predicted = model._scale.to_ratings(user_scale * _output(model, raw[best]))
     anime_ids = model.anime_ids[best]
     return [(_plain(anime), float(score)) for anime, score in zip(anime_ids, predicted)]
 
@@ -187,7 +197,8 @@ def _as_pairs(ratings) -> list:
     return pairs
 
 
-def _fit_user(model, rows: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, float]:
+def _fit_user(model, rows: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, float, float]:
+    """Return the (embedding, bias, scale) that fold-in fits to the user's `scores` on anime `rows`."""
     weight, bias = model.output_layer
     features = float(weight) * model.anime_factors[rows].astype(np.float64)
     offsets = np.full(len(rows), float(bias) + float(model._arrays.global_mean))
@@ -198,6 +209,8 @@ def _fit_user(model, rows: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, 
         penalty = np.append(penalty, model.bias_regularization * len(rows))
     scale = model._scale
     targets = (scores - scale.shift) / scale.scale
+    user_scale = estimate_user_scale(targets) if model.user_scale else 1.0
+    targets = targets / user_scale
 
     if model.output == "identity":
         theta = _ridge(features, targets - offsets, penalty)
@@ -206,8 +219,24 @@ def _fit_user(model, rows: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, 
         start = _ridge(features, np.log(clipped / (1 - clipped)) - offsets, penalty)
         theta = _gauss_newton(features, offsets, targets, penalty, start)
     if model.biases:
-        return theta[:-1], float(theta[-1])
-    return theta, 0.0
+        return theta[:-1], float(theta[-1]), user_scale
+    return theta, 0.0, user_scale
+
+
+def estimate_user_scale(standardised: np.ndarray) -> float:
+    """Return the scale s_u that training gives a user with these standardised scores.
+
+    ``m = sum(r) / (n + k)`` and ``s = sqrt((sum((r - m)^2) + k) / (n + k))``
+    with ``k = USER_SCALE_SHRINKAGE``, as ``BlockGrid.divide_by_user_scale``
+    computes it in the core, in float64 and rounded to float32.
+    """
+    from pyanimf.model import USER_SCALE_SHRINKAGE
+
+    values = np.asarray(standardised, dtype=np.float64)
+    denominator = len(values) + USER_SCALE_SHRINKAGE
+    mean = values.sum() / denominator
+    deviations = values - mean
+    return float(np.float32(np.sqrt((deviations @ deviations + USER_SCALE_SHRINKAGE) / denominator)))
 
 
 def _ridge(features: np.ndarray, targets: np.ndarray, penalty: np.ndarray) -> np.ndarray:

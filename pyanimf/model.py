@@ -25,6 +25,11 @@ GRID_GROUP_BYTES = 768 * 1024
 # With threads=None, fit uses at most one thread per this many training scores.
 RATINGS_PER_AUTOMATIC_THREAD = 100_000
 
+# Shrinkage k of the user scale: the formula acts as if each user had k more
+# scores of squared deviation 1 (the variance of all standardised scores), so
+# a user with few scores gets a scale near 1.
+USER_SCALE_SHRINKAGE = 20.0
+
 # Settings left as None take these values, by output function. The sigmoid
 # output passes gradients scaled by y(1 - y) <= 1/4 on [0, 1]-scaled scores,
 # so it needs a larger step and less shrinkage than the identity output on
@@ -81,12 +86,14 @@ def automatic_grid_size(n_anime: int, dim: int) -> int:
 class Model:
     """Matrix factorization of a user x anime rating matrix.
 
-    A prediction is ``f(w * <p_u, q_i> + b + mu + b_u + b_i)`` mapped back to
-    the rating scale and clipped to the range of the training scores. ``p_u``
-    and ``q_i`` are ``dim``-long user and anime embeddings, ``w`` and ``b``
-    the single dense output layer over their dot product, ``mu``, ``b_u``
-    and ``b_i`` the global mean and the biases. All are trained together by
-    stochastic gradient descent on the known ratings only.
+    A prediction is ``s_u * f(w * <p_u, q_i> + b + mu + b_u + b_i)`` mapped
+    back to the rating scale and clipped to the range of the training
+    scores. ``p_u`` and ``q_i`` are ``dim``-long user and anime embeddings,
+    ``w`` and ``b`` the single dense output layer over their dot product,
+    ``mu``, ``b_u`` and ``b_i`` the global mean and the biases. All are
+    trained together by stochastic gradient descent on the known ratings
+    only. ``s_u`` is the user's rating scale (see `user_scale`), fixed
+    before training; it is 1 when `user_scale` is off.
 
     Parameters
     ----------
@@ -137,6 +144,16 @@ class Model:
         Keeping it costs one copy of the embeddings.
     patience : int
         Epochs without improvement before early stopping.
+    user_scale : bool or None
+        Whether each user gets a rating scale ``s_u``, for users who spread
+        their scores more or less widely than others. With ``r_uj`` the
+        user's standardised training scores, ``n_u`` their number and
+        ``k = 20``, ``m_u = sum_j r_uj / (n_u + k)`` and
+        ``s_u = sqrt((sum_j (r_uj - m_u)^2 + k) / (n_u + k))``, so a user
+        with few scores gets a scale near 1. SGD trains user u on
+        ``r_uj / s_u``. ``s_u > 0``, so each user's ranking of the anime
+        does not change. Only for the identity output; None means True for
+        the identity output and False for the sigmoid.
 
     Notes
     -----
@@ -161,9 +178,18 @@ class Model:
         dense_learning_rate: Optional[float] = None,
         early_stopping: bool = True,
         patience: int = 5,
+        user_scale: Optional[bool] = None,
     ):
         if output not in OUTPUTS:
             raise ValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
+        if user_scale is None:
+            user_scale = output == "identity"
+        _check_bool("user_scale", user_scale)
+        if user_scale and output != "identity":
+            raise ValueError(
+                f"user_scale: the user scale needs output='identity', got output={output!r}, "
+                "so pass user_scale=False or leave it None"
+            )
         defaults = OUTPUT_DEFAULTS[output]
         learning_rate = defaults["learning_rate"] if learning_rate is None else learning_rate
         regularization = defaults["regularization"] if regularization is None else regularization
@@ -198,6 +224,7 @@ class Model:
         self.dense_learning_rate = float(dense_learning_rate)
         self.early_stopping = bool(early_stopping)
         self.patience = patience
+        self.user_scale = bool(user_scale)
         self.kernel = "auto"
         self.history_: List[EpochRecord] = []
         self.best_epoch_: int = 0
@@ -287,11 +314,14 @@ class Model:
             release_ids=True, release_scores=owns_ratings,
         )
         del user_codes, anime_codes
+        user_scales = grid.divide_by_user_scale(USER_SCALE_SHRINKAGE, threads) if self.user_scale else None
         # The grid renumbers users and anime so that each of its groups is a
         # contiguous range of rows; the model's rows follow that numbering.
         self._users = _renumber(users, grid.user_permutation())
         self._anime = _renumber(anime, grid.item_permutation())
         self._arrays = self._initial_arrays(len(self._users), len(self._anime), threads)
+        if user_scales is not None:
+            self._arrays.user_scale[:] = user_scales
         held_out = self._validation_set(validation, grid.user_counts() > 0, grid.item_counts() > 0)
         run = TrainingRun(
             grid=grid, settings=self._settings(), scale=self._scale, epochs=self.epochs,
@@ -504,6 +534,12 @@ class Model:
     def user_bias(self) -> np.ndarray:
         self._check_fitted()
         return self._arrays.user_bias
+
+    @property
+    def user_scales(self) -> np.ndarray:
+        """Rating scale ``s_u`` of each user (all 1.0 with ``user_scale=False``), a view of the core's memory."""
+        self._check_fitted()
+        return self._arrays.user_scale
 
     @property
     def anime_bias(self) -> np.ndarray:

@@ -10,6 +10,9 @@ Members of the archive:
   kept ``best_epoch`` (both optional: missing means none);
 - ``user_factors`` (n_users x dim float32), ``anime_factors`` (n_anime x dim
   float32), ``user_bias``, ``anime_bias`` (float32);
+- ``user_scale`` (n_users float32, positive), from version 3 on. Version 1
+  and 2 files have neither it nor the ``user_scale`` setting, and load with
+  ``user_scale=False`` and every scale 1.0, which is how they were trained;
 - ``user_ids``, ``anime_ids``: the original ids in row order, int64 or a
   unicode string array;
 - ``seen_indptr`` (int64, n_users + 1) and ``seen_anime``: for each user, the
@@ -43,18 +46,22 @@ from pyanimf.scaling import ScoreScale
 from pyanimf.training import EpochRecord
 
 FORMAT_NAME = "pyanimf-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # Maximum number of anime whose indices fit in the uint16 seen lists of version 2.
 NARROW_SEEN_LIMIT = 65536
 SETTINGS = (
     "dim", "epochs", "learning_rate", "regularization", "bias_regularization",
     "biases", "output", "seed", "grid_size", "init_std", "dense_learning_rate",
-    "early_stopping", "patience",
+    "early_stopping", "patience", "user_scale",
 )
+# Settings that files before version 3 lack, with the value that matches how they were trained.
+SETTINGS_BEFORE_VERSION_3 = {"user_scale": False}
 ARRAYS = (
     "user_factors", "anime_factors", "user_bias", "anime_bias",
     "user_ids", "anime_ids", "seen_indptr", "seen_anime",
 )
+# Arrays that files before version 3 lack; a missing user_scale means all 1.0.
+ARRAYS_FROM_VERSION_3 = ("user_scale",)
 
 
 def save_model(model, path) -> None:
@@ -81,6 +88,7 @@ def save_model(model, path) -> None:
         "anime_factors": arrays.item_factors,
         "user_bias": arrays.user_bias,
         "anime_bias": arrays.item_bias,
+        "user_scale": arrays.user_scale,
         "user_ids": model._users.ids,
         "anime_ids": model._anime.ids,
         "seen_indptr": indptr,
@@ -143,7 +151,7 @@ def load_model(path):
     members = _read_members(path)
     header = _read_header(path, members)
     _check_members(path, members, header)
-    settings = header["settings"]
+    settings = {**SETTINGS_BEFORE_VERSION_3, **header["settings"]} if header["version"] < 3 else header["settings"]
     try:
         model = Model(**{name: settings[name] for name in SETTINGS})
         users = IdIndex.from_ids(members["user_ids"])
@@ -156,6 +164,8 @@ def load_model(path):
     arrays.item_factors[:] = members["anime_factors"]
     arrays.user_bias[:] = members["user_bias"]
     arrays.item_bias[:] = members["anime_bias"]
+    if header["version"] >= 3:
+        arrays.user_scale[:] = members["user_scale"]
     arrays.global_mean = header["global_mean"]
     model._arrays = arrays
     model._users = users
@@ -280,7 +290,8 @@ def _read_header(path: Path, members: dict) -> dict:
     missing = [key for key in required if key not in header]
     if not isinstance(header.get("settings", {}), dict) or not isinstance(header.get("scale", {}), dict):
         raise ModelFileError(f"{path}: the model header is corrupt (settings and scale must be JSON objects)")
-    missing += [f"settings.{key}" for key in SETTINGS if key not in header.get("settings", {})]
+    expected_settings = SETTINGS if version >= 3 else [key for key in SETTINGS if key not in SETTINGS_BEFORE_VERSION_3]
+    missing += [f"settings.{key}" for key in expected_settings if key not in header.get("settings", {})]
     if missing:
         raise ModelFileError(f"{path}: the model header lacks {', '.join(missing)}")
     _check_header_values(path, header)
@@ -329,7 +340,8 @@ def _is_finite_number(value) -> bool:
 
 
 def _check_members(path: Path, members: dict, header: dict) -> None:
-    missing = [name for name in ARRAYS if name not in members]
+    required = ARRAYS + (ARRAYS_FROM_VERSION_3 if header["version"] >= 3 else ())
+    missing = [name for name in required if name not in members]
     if missing:
         raise ModelFileError(f"{path}: the model file lacks the arrays {', '.join(missing)}")
     n_users, n_anime, dim = header["n_users"], header["n_anime"], header["settings"]["dim"]
@@ -342,16 +354,23 @@ def _check_members(path: Path, members: dict, header: dict) -> None:
         "anime_ids": (n_anime,),
         "seen_indptr": (n_users + 1,),
     }
+    if header["version"] >= 3:
+        expected["user_scale"] = (n_users,)
     for name, shape in expected.items():
         if members[name].shape != tuple(shape):
             raise ModelFileError(
                 f"{path}: array {name} has shape {members[name].shape}, expected {tuple(shape)}; "
                 "the file is corrupt"
             )
-    _check_dtypes(path, members)
+    _check_dtypes(path, members, header["version"])
     for name in ("user_factors", "anime_factors", "user_bias", "anime_bias"):
         if not np.isfinite(members[name]).all():
             raise ModelFileError(f"{path}: array {name} contains NaN or infinity; the file is corrupt")
+    if header["version"] >= 3:
+        user_scale = members["user_scale"]
+        if not (np.isfinite(user_scale) & (user_scale > 0)).all():
+            raise ModelFileError(f"{path}: array user_scale contains a value that is not a positive finite number; "
+                                 "the file is corrupt")
     indptr, seen = members["seen_indptr"], members["seen_anime"]
     if (
         seen.ndim != 1 or indptr[0] != 0 or indptr[-1] != len(seen)
@@ -360,13 +379,15 @@ def _check_members(path: Path, members: dict, header: dict) -> None:
         raise ModelFileError(f"{path}: the seen-anime lists are inconsistent; the file is corrupt")
 
 
-def _check_dtypes(path: Path, members: dict) -> None:
+def _check_dtypes(path: Path, members: dict, version: int) -> None:
     """Check that each array has a dtype save_model writes (any byte order)."""
     kinds = {
         "user_factors": "float32", "anime_factors": "float32", "user_bias": "float32", "anime_bias": "float32",
         "user_ids": "int64 or str", "anime_ids": "int64 or str", "seen_indptr": "int64",
         "seen_anime": "int32 or uint16",
     }
+    if version >= 3:
+        kinds["user_scale"] = "float32"
     for name, expected in kinds.items():
         dtype = members[name].dtype
         if expected == "int64 or str":

@@ -158,9 +158,9 @@ def ranking_metrics(
 def linear_scores(model, user_factors: np.ndarray, user_bias: np.ndarray) -> np.ndarray:
     """Return z = w * <p, q_i> + b + mu (+ b_u + b_i) for every anime, one row per embedding.
 
-    This is the model's score before the output function and the map back
-    to the rating scale, both of which are increasing, so ranking by it
-    ranks as the predictions do. Computed in float32 like the factors,
+    This is the model's score before the output function, the user's scale
+    and the map back to the rating scale. The first and last are increasing
+    and the scale is positive, so ranking by it ranks as the predictions do. Computed in float32 like the factors,
     because a float64 embedding times float32 factors misses the BLAS path.
     """
     weight, bias = model.output_layer

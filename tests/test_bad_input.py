@@ -845,8 +845,8 @@ LOADER_CHECKS = [
     ("header not UTF-8", array_change("header", lambda a: np.frombuffer(b"\xff\xfe", np.uint8)), "corrupt"),
     ("header a list", array_change("header", lambda a: np.frombuffer(b"[1]", np.uint8)), "not a pyanimf model"),
     ("format name", header_change("format", "other-model"), "format is not 'pyanimf-model'"),
-    ("newer version", header_change("version", 3), "version 3 is not supported (this pyanimf reads versions 1 to 2); upgrade"),
-    ("version zero", header_change("version", 0), "version 0 is not supported (this pyanimf reads versions 1 to 2); the file is corrupt"),
+    ("newer version", header_change("version", 4), "version 4 is not supported (this pyanimf reads versions 1 to 3); upgrade"),
+    ("version zero", header_change("version", 0), "version 0 is not supported (this pyanimf reads versions 1 to 3); the file is corrupt"),
     ("version text", header_change("version", "1"), "version '1' is not supported"),
     ("version bool", header_change("version", True), "version True is not supported"),
     ("lacks key", header_change("weight", KeyError), "lacks weight"),
@@ -874,6 +874,12 @@ LOADER_CHECKS = [
     ("seen lists", array_change("seen_indptr", with_bad_indptr), "seen-anime lists are inconsistent"),
     ("seen index", array_change("seen_anime", lambda a: a.astype(np.int32) + 10**6), "seen-anime lists are inconsistent"),
     ("seen dtype", array_change("seen_anime", lambda a: a.astype(np.int64)), "seen_anime has dtype int64"),
+    ("no user scale", array_change("user_scale", KeyError), "lacks the arrays user_scale"),
+    ("no user scale setting", header_change("settings.user_scale", KeyError), "lacks settings.user_scale"),
+    ("user scale shape", array_change("user_scale", lambda a: a[:-1]), "user_scale has shape"),
+    ("user scale dtype", array_change("user_scale", lambda a: a.astype(np.float64)), "user_scale has dtype float64"),
+    ("user scale zero", array_change("user_scale", lambda a: np.zeros_like(a)), "user_scale contains a value that"),
+    ("user scale NaN", array_change("user_scale", with_nan), "user_scale contains a value that"),
 ]
 
 
@@ -913,11 +919,16 @@ def test_save_writes_int32_seen_lists_above_the_limit(trained, tmp_path, monkeyp
 def test_load_reads_version_1_files(model_path, tmp_path, trained):
     members = read_members(model_path)
     members["seen_anime"] = members["seen_anime"].astype(np.int32)
+    del members["user_scale"]
     header = header_of(members)
     header["version"] = 1
+    del header["settings"]["user_scale"]
     loaded = Model.load(write_members(tmp_path / "version_1.npz", with_header(members, header)))
     user = trained.user_ids[0]
-    assert loaded.recommend(user, n=5) == trained.recommend(user, n=5)
+    assert loaded.user_scale is False
+    np.testing.assert_array_equal(loaded.user_scales, np.ones(len(trained.user_ids), dtype=np.float32))
+    # The scale only multiplies the scores, so the ranking stays the same.
+    assert [anime for anime, _ in loaded.recommend(user, n=5)] == [anime for anime, _ in trained.recommend(user, n=5)]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ def assert_same_model(a, b):
     np.testing.assert_array_equal(a.anime_factors, b.anime_factors)
     np.testing.assert_array_equal(a.user_bias, b.user_bias)
     np.testing.assert_array_equal(a.anime_bias, b.anime_bias)
+    np.testing.assert_array_equal(a.user_scales, b.user_scales)
     assert a.output_layer == b.output_layer
 
 

@@ -52,7 +52,14 @@ def ridge_gradient(model, pairs, embedding, bias):
     factors = model.anime_factors[rows].astype(np.float64)
     predicted = weight * factors @ embedding + dense_bias + model._arrays.global_mean + bias
     predicted += model.anime_bias[rows]
-    errors = predicted - (scores - model._scale.shift) / model._scale.scale
+    targets = (scores - model._scale.shift) / model._scale.scale
+    if model.user_scale:
+        # The training formula of s_u with k = 20, rounded to float32 as the
+        # model stores it; fold-in fits targets / s_u.
+        mean = targets.sum() / (len(targets) + 20)
+        user_scale = np.float32(np.sqrt((((targets - mean) ** 2).sum() + 20) / (len(targets) + 20)))
+        targets = targets / np.float64(user_scale)
+    errors = predicted - targets
     n = len(rows)
     embedding_gradient = weight * factors.T @ errors + model.regularization * n * embedding
     bias_gradient = errors.sum() + model.bias_regularization * n * bias

@@ -87,7 +87,8 @@ def test_predict_matches_formula(trained):
     weight, bias = trained.output_layer
     dot = np.einsum("ij,ij->i", trained.user_factors[:5].astype(np.float64),
                     trained.anime_factors[:5].astype(np.float64))
-    internal = weight * dot + bias + trained._arrays.global_mean + trained.user_bias[:5] + trained.anime_bias[:5]
+    z = weight * dot + bias + trained._arrays.global_mean + trained.user_bias[:5] + trained.anime_bias[:5]
+    internal = trained.user_scales[:5] * z
     expected = np.clip(internal * trained._scale.scale + trained._scale.shift, 1, 10)
     np.testing.assert_allclose(trained.predict(users, anime), expected, rtol=1e-5)
 
