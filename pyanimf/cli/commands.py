@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from pyanimf import build_info
-from pyanimf.cli.options import check_thread_option
+from pyanimf.cli.options import check_thread_option, user_scale_setting
 from pyanimf.datasets import bundled_ratings_path, load_anime_names
 from pyanimf.errors import TrainingDivergedError
 from pyanimf.files import atomic_text_file, check_output_path
@@ -40,6 +40,7 @@ def fit(args: argparse.Namespace) -> int:
             args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
             output=args.output_function, biases=not args.no_biases, threads=args.threads, seed=args.seed,
             early_stopping=not args.no_early_stopping, patience=args.patience,
+            user_scale=user_scale_setting(args),
         )
     started = time.perf_counter()
     path = args.ratings if args.ratings is not None else bundled_ratings_path()

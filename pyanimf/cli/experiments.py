@@ -77,7 +77,7 @@ def tune_settings(args: argparse.Namespace) -> int:
 def _shared_settings(args: argparse.Namespace) -> dict:
     return {
         "epochs": args.epochs, "output": args.output_function, "biases": not args.no_biases,
-        "threads": args.threads,
+        "threads": args.threads, "user_scale": options.user_scale_setting(args),
     }
 
 

@@ -23,13 +23,16 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """Add --epochs, --output-function, --no-biases, --threads, --seed and --unrated."""
+    """Add --epochs, --output-function, --no-biases, --no-user-scale, --threads, --seed and --unrated."""
     parser.add_argument("--epochs", type=int, default=60, help="passes over the training ratings (default: 60)")
     parser.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
                         help="output function over the dense layer; sigmoid trains on scores scaled to [0, 1] "
                              "(default: identity)")
     parser.add_argument("--no-biases", action="store_true",
                         help="leave out the global mean and the user and anime biases")
+    parser.add_argument("--no-user-scale", action="store_true",
+                        help="give every user the rating scale 1 instead of one estimated from the spread of "
+                             "their scores (the identity output has it by default, the sigmoid output never)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for loading and training (default: OMP_NUM_THREADS, else the CPUs this "
                              "process may use; training uses at most one per 100,000 scores)")
@@ -37,6 +40,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="seed of the validation split and of the model (default: 0)")
     parser.add_argument("--unrated", default="-1", metavar="SCORE",
                         help="score that marks 'on the list, not rated', or 'none' (default: -1)")
+
+
+def user_scale_setting(args: argparse.Namespace):
+    """Return the Model's user_scale for --no-user-scale: False, or None for the output function's default."""
+    return False if args.no_user_scale else None
 
 
 def check_thread_option(threads) -> None:
