@@ -31,8 +31,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-biases", action="store_true",
                         help="leave out the global mean and the user and anime biases")
     parser.add_argument("--no-user-scale", action="store_true",
-                        help="give every user the rating scale 1 instead of one estimated from the spread of "
-                             "their scores (the identity output has it by default, the sigmoid output never)")
+                        help="train without per-user rating scales, so every user gets scale 1 instead of one "
+                             "estimated from the spread of their scores (the identity output uses them by "
+                             "default, the sigmoid output never)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for loading and training (default: OMP_NUM_THREADS, else the CPUs this "
                              "process may use; training uses at most one per 100,000 scores)")
