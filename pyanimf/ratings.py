@@ -443,7 +443,7 @@ def parse_ratings_text(
     """
     text = _decode(data, source)
     lines = _LINE_BREAK.split(text)
-    first = next((index for index, line in enumerate(lines) if line.strip(" ")), None)
+    first = next((index for index, line in enumerate(lines) if line.strip(" \t")), None)
     if first is None:
         return np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float32)
 
@@ -456,7 +456,7 @@ def parse_ratings_text(
 
     for index in range(data_start, len(lines)):
         line = lines[index]
-        if not line.strip(" "):
+        if not line.strip(" \t"):
             continue
         line_number = index + 1
         fields = layout.split(line)

@@ -125,6 +125,12 @@ def test_blank_lines_skipped(parse):
     assert_parsed(parse(data), [1, 2], [10, 20], [8, 7])
 
 
+@pytest.mark.parametrize("separator", [b",", b"\t"], ids=["comma", "tab"])
+def test_tab_only_lines_skipped(parse, separator):
+    rows = [b"1" + separator + b"10" + separator + b"8", b"\t", b" \t ", b"2" + separator + b"20" + separator + b"7"]
+    assert_parsed(parse(b"\t\n" + b"\n".join(rows) + b"\n\t"), [1, 2], [10, 20], [8, 7])
+
+
 def test_spaces_around_fields_trimmed(parse):
     data = b" user_id , anime_id , rating \n 1 , 10 ,  8.5 \n2,20,7   \n"
     assert_parsed(parse(data), [1, 2], [10, 20], [8.5, 7])

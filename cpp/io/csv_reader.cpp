@@ -116,7 +116,8 @@ std::string_view unquote(std::string_view s) {
     return s;
 }
 
-bool is_blank(std::string_view line) { return trim_spaces(line).empty(); }
+// A line of only spaces and tabs holds no data, whatever the separator.
+bool is_blank(std::string_view line) { return line.find_first_not_of(" \t") == std::string_view::npos; }
 
 bool equals_ignore_case(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
@@ -832,7 +833,7 @@ const char* Parser::parse_row_range(const char* p, const char* stop, std::size_t
             continue;
         }
         const char* const line_start = p;
-        if (*p == ' ') {
+        if (*p == ' ' || *p == '\t') {
             const char* line_end = find_line_end(p, end);
             if (is_blank(std::string_view(p, static_cast<std::size_t>(line_end - p)))) {
                 p = skip_line_break(line_end, end);
