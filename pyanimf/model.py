@@ -343,7 +343,7 @@ class Model:
         # Training is over: the seen sets take the grid's ratings, which it
         # releases as they are read.
         del run
-        self._seen = _seen_sets(grid, held_out, threads)
+        self._seen = _seen_sets(grid, self._known_pairs(validation), threads)
         del grid
         self.fit_report_ = FitReport(
             train_ratings=n_scores,
@@ -400,6 +400,20 @@ class Model:
             scores=validation.scores[scored][known].astype(np.float64),
             dropped=dropped,
         )
+
+    def _known_pairs(self, ratings: Optional[Ratings]) -> Tuple[np.ndarray, np.ndarray]:
+        """Return the model rows (users, anime) of the rows of `ratings` whose user and anime the model has.
+
+        These go into the seen sets, so they include the held-out rows that
+        the validation RMSE leaves out, and unrated rows.
+        """
+        if ratings is None:
+            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32)
+        users = self._users.lookup(ratings.user_ids)
+        anime = self._anime.lookup(ratings.anime_ids)
+        known = (users >= 0) & (anime >= 0)
+        return (np.ascontiguousarray(users[known], dtype=np.int32),
+                np.ascontiguousarray(anime[known], dtype=np.int32))
 
     # -------------------------------------------------------------- queries
 
@@ -642,16 +656,13 @@ def _renumber(index: IdIndex, permutation: np.ndarray) -> IdIndex:
     return IdIndex.from_ids(ids)
 
 
-def _seen_sets(grid, held_out: Optional[ValidationSet], threads: int):
-    """Return CSR (indptr, anime rows) of every anime each user rated, listed or has held out.
+def _seen_sets(grid, extra: Tuple[np.ndarray, np.ndarray], threads: int):
+    """Return CSR (indptr, anime rows) of every anime each user rated or listed, and the `extra` pairs.
 
     Takes the grid's ratings, so it comes after training. Anime within a
     user are in a fixed order that depends on the grid.
     """
-    if held_out is None:
-        empty = np.empty(0, dtype=np.int32)
-        return grid.seen_sets(empty, empty, threads=threads)
-    return grid.seen_sets(held_out.users, held_out.items, threads=threads)
+    return grid.seen_sets(extra[0], extra[1], threads=threads)
 
 
 def _plain(value):

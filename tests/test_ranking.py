@@ -253,9 +253,31 @@ def test_seen_sets_include_validation_rows(small_ratings):
     train, validation = small_ratings.split(0.2, seed=3)
     model = Model(dim=16, epochs=2, seed=3).fit(train, validation=validation)
     result = ranking_metrics(model, None, validation, k=10)
-    known = model.fit_report_.validation_ratings
-    assert result.rows_in_train == known
+    # Every held-out row whose user and anime the model has, including the
+    # rows the validation RMSE drops for having no training score.
+    known = np.isin(validation.user_ids, model.user_ids) & np.isin(validation.anime_ids, model.anime_ids)
+    assert result.rows_in_train == np.count_nonzero(known)
+    assert result.rows_in_train > model.fit_report_.validation_ratings
     assert ranking_metrics(model, train, validation, k=10).rows_in_train == 0
+
+
+def test_dropped_validation_rows_not_recommended():
+    # Anime 500 is known to the model only from an unrated row of user 0, so
+    # the validation RMSE drops user 1's held-out score for it; it must still
+    # count as seen for user 1.
+    rng = np.random.default_rng(7)
+    users = np.append(rng.integers(0, 200, 8_000), [0, 1])
+    anime = np.append(rng.integers(0, 100, 8_000), [500, 500])
+    scores = np.append(rng.integers(1, 11, 8_000).astype(float), [-1.0, 8.0])
+    train_rows = np.arange(len(users) - 1)
+    train = Ratings.from_arrays(users[train_rows], anime[train_rows], scores[train_rows])
+    validation = Ratings.from_arrays(users[-1:], anime[-1:], scores[-1:])
+    model = Model(dim=8, epochs=2, seed=0).fit(train, validation=validation)
+    assert model.fit_report_.validation_dropped == 1
+    recommended = [anime_id for anime_id, _ in model.recommend(1, n=1_000)]
+    assert 500 not in recommended
+    all_users, all_anime, _ = model.recommend_all(n=1_000)
+    assert 500 not in all_anime[all_users == 1]
 
 
 def test_cli_evaluate_prints_ranking(split_model, tmp_path, capsys):
