@@ -104,6 +104,11 @@ def default_settings(train, validation, args):
     return best_of_history(model)
 
 
+def without_user_scale(train, validation, args):
+    model = Model(seed=args.seed, threads=args.threads, user_scale=False).fit(train, validation=validation)
+    return best_of_history(model)
+
+
 def default_early_stopping(train, validation, args):
     model = Model(epochs=500, seed=args.seed, threads=args.threads).fit(train, validation=validation)
     return best_of_history(model)
@@ -231,6 +236,7 @@ def ensemble_of_4(train, validation, args):
 
 VARIANTS = {
     "default": ("default settings (60 epochs)", default_settings),
+    "no-user-scale": ("default settings without user scales", without_user_scale),
     "early-stopping": ("default settings, up to 500 epochs with early stopping", default_early_stopping),
     "decay": ("step 0.02 times 0.97 per epoch", decaying_step),
     "average": ("mean of the weights of epochs 45 to 80", averaged_weights),
