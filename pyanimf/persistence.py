@@ -12,7 +12,11 @@ Members of the archive:
   float32), ``user_bias``, ``anime_bias`` (float32);
 - ``user_scale`` (n_users float32, positive), from version 3 on. Version 1
   and 2 files have neither it nor the ``user_scale`` setting, and load with
-  ``user_scale=False`` and every scale 1.0, which is how they were trained;
+  ``user_scale=False`` and every scale 1.0, which is how they were trained.
+  The ``implicit`` and ``implicit_learning_rate`` settings come with version
+  4; older files load with ``implicit=False``. A model trained with the
+  implicit term stores ``x_u + z_u`` as its user factors, so no further
+  array is needed to predict;
 - ``user_ids``, ``anime_ids``: the original ids in row order, int64 or a
   unicode string array;
 - ``seen_indptr`` (int64, n_users + 1) and ``seen_anime``: for each user, the
@@ -42,20 +46,25 @@ from pyanimf import _core
 from pyanimf.errors import ModelFileError
 from pyanimf.files import atomic_binary_file
 from pyanimf.ids import IdIndex
+from pyanimf.model import IMPLICIT_LEARNING_RATE
 from pyanimf.scaling import ScoreScale
 from pyanimf.training import EpochRecord
 
 FORMAT_NAME = "pyanimf-model"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # Maximum number of anime whose indices fit in the uint16 seen lists of version 2.
 NARROW_SEEN_LIMIT = 65536
 SETTINGS = (
     "dim", "epochs", "learning_rate", "regularization", "bias_regularization",
     "biases", "output", "seed", "grid_size", "init_std", "dense_learning_rate",
-    "early_stopping", "patience", "user_scale",
+    "early_stopping", "patience", "user_scale", "implicit", "implicit_learning_rate",
 )
-# Settings that files before version 3 lack, with the value that matches how they were trained.
-SETTINGS_BEFORE_VERSION_3 = {"user_scale": False}
+# The settings each format version added, with the value that matches how
+# files of earlier versions were trained.
+SETTINGS_ADDED_IN = {
+    3: {"user_scale": False},
+    4: {"implicit": False, "implicit_learning_rate": IMPLICIT_LEARNING_RATE},
+}
 ARRAYS = (
     "user_factors", "anime_factors", "user_bias", "anime_bias",
     "user_ids", "anime_ids", "seen_indptr", "seen_anime",
@@ -151,7 +160,7 @@ def load_model(path):
     members = _read_members(path)
     header = _read_header(path, members)
     _check_members(path, members, header)
-    settings = {**SETTINGS_BEFORE_VERSION_3, **header["settings"]} if header["version"] < 3 else header["settings"]
+    settings = {**_settings_missing_from(header["version"]), **header["settings"]}
     try:
         model = Model(**{name: settings[name] for name in SETTINGS})
         users = IdIndex.from_ids(members["user_ids"])
@@ -290,12 +299,21 @@ def _read_header(path: Path, members: dict) -> dict:
     missing = [key for key in required if key not in header]
     if not isinstance(header.get("settings", {}), dict) or not isinstance(header.get("scale", {}), dict):
         raise ModelFileError(f"{path}: the model header is corrupt (settings and scale must be JSON objects)")
-    expected_settings = SETTINGS if version >= 3 else [key for key in SETTINGS if key not in SETTINGS_BEFORE_VERSION_3]
+    expected_settings = [key for key in SETTINGS if key not in _settings_missing_from(version)]
     missing += [f"settings.{key}" for key in expected_settings if key not in header.get("settings", {})]
     if missing:
         raise ModelFileError(f"{path}: the model header lacks {', '.join(missing)}")
     _check_header_values(path, header)
     return header
+
+
+def _settings_missing_from(version: int) -> dict:
+    """Return the settings that files of `version` lack, with the values they were trained with."""
+    missing = {}
+    for added_in, settings in SETTINGS_ADDED_IN.items():
+        if version < added_in:
+            missing.update(settings)
+    return missing
 
 
 def _check_header_values(path: Path, header: dict) -> None:

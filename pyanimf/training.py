@@ -119,6 +119,10 @@ class TrainingRun:
     # restore the best epoch's model; only with a validation set.
     early_stopping: bool = True
     patience: int = 5
+    # The implicit term (sgd/implicit.hpp): each user's listed anime, or
+    # None when the term is off, and the step of the anime rows y_j after each epoch.
+    implicit_lists: Optional["_core.ImplicitLists"] = None
+    implicit_learning_rate: float = 0.0
 
 
 class _BestEpoch:
@@ -187,6 +191,8 @@ def run_epochs(arrays, run: TrainingRun, weight: float, bias: float):
                 run.grid, arrays, run.settings, weight, bias,
                 kernel=run.kernel, threads=run.threads, seed=run.seed, epoch=epoch,
             )
+            if run.implicit_lists is not None:
+                _core.implicit_epoch_end(run.implicit_lists, arrays, run.implicit_learning_rate, run.threads)
             if not result["finite"]:
                 raise TrainingDivergedError(
                     f"training diverged in epoch {epoch + 1}: the loss became NaN or infinite; "

@@ -37,6 +37,21 @@ def test_fit_reports_each_epoch_and_summary(model_file):
     assert "validation RMSE" in epoch_lines[0]
     assert any(line.startswith("validation RMSE:") for line in lines)
     assert f"model saved to {path}" in result.stdout
+    # The bundled sample has unrated rows, so the implicit term is on by default.
+    assert "implicit term: on (100,666 unrated rows in training" in result.stdout
+
+
+def test_fit_implicit_off_option(tmp_path):
+    path = tmp_path / "model.npz"
+    result = run_cli("fit", bundled_ratings_path(), "--dim", 16, "--epochs", 2, "--implicit", "off", "-q", "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert "implicit term: off" in result.stdout
+
+
+def test_fit_rejects_bad_implicit_value():
+    result = run_cli("fit", "--implicit", "maybe")
+    assert result.returncode == 2
+    assert "--implicit: invalid choice: 'maybe'" in result.stderr
 
 
 def test_recommend_prints_real_titles(model_file):

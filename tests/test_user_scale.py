@@ -117,7 +117,8 @@ def test_user_scale_off_gives_unit_scales(small_ratings):
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="reference written on x86-64")
 def test_user_scale_off_reproduces_version_2_model_bits(small_ratings):
     reference = Model.load(VERSION_2_MODEL)
-    model = Model(dim=4, epochs=3, seed=3, threads=1, user_scale=False)
+    assert reference.implicit is False
+    model = Model(dim=4, epochs=3, seed=3, threads=1, user_scale=False, implicit=False)
     model.kernel = "scalar"
     model.fit(small_ratings, progress=False)
     np.testing.assert_array_equal(model.user_ids, reference.user_ids)

@@ -218,6 +218,21 @@ void bind_model(py::module_& m) {
             },
             "Scale s_u of each user (1.0 unless set): predictions are s_u * f(z) on the internal scale.")
         .def_readwrite("global_mean", &ModelArrays::global_mean)
+        .def("enable_implicit", &ModelArrays::enable_implicit,
+             "Allocate the implicit term's arrays, zeroed; SGD then trains the term (sgd/implicit.hpp).")
+        .def("disable_implicit", &ModelArrays::disable_implicit,
+             "Free the implicit term's arrays; predictions do not change.")
+        .def_property_readonly("implicit", &ModelArrays::implicit, "True once enable_implicit() was called.")
+        .def_property_readonly(
+            "implicit_items", [](py::object self) { return factor_view(self.cast<ModelArrays&>().implicit_items, self); },
+            "The anime rows y_j of the implicit term (0 rows while it is off).")
+        .def_property_readonly(
+            "implicit_sums", [](py::object self) { return factor_view(self.cast<ModelArrays&>().implicit_sums, self); },
+            "Each user's z_u, the weighted sum of the y_j of their list (0 rows while the term is off).")
+        .def_property_readonly(
+            "implicit_gradients",
+            [](py::object self) { return factor_view(self.cast<ModelArrays&>().implicit_gradients, self); },
+            "Each user's gradient of z_u summed over the epoch so far (0 rows while the term is off).")
         .def(
             "fill_uniform",
             [](ModelArrays& a, double half_width, std::uint64_t seed, int threads) {

@@ -67,8 +67,25 @@ ModelArrays::ModelArrays(std::size_t n_users, std::size_t n_items, std::size_t d
       item_factors(n_items, dim, zeroed_factors),
       user_bias(allocate_aligned(n_users)),
       item_bias(allocate_aligned(n_items)),
-      user_scale(allocate_aligned(n_users, false)) {
+      user_scale(allocate_aligned(n_users, false)),
+      implicit_items(0, dim),
+      implicit_sums(0, dim),
+      implicit_gradients(0, dim) {
     std::fill(user_scale.get(), user_scale.get() + n_users, 1.0f);
+}
+
+void ModelArrays::enable_implicit() {
+    const std::size_t dim = user_factors.dim();
+    implicit_items = FactorMatrix(item_factors.rows(), dim);
+    implicit_sums = FactorMatrix(user_factors.rows(), dim);
+    implicit_gradients = FactorMatrix(user_factors.rows(), dim);
+}
+
+void ModelArrays::disable_implicit() {
+    const std::size_t dim = user_factors.dim();
+    implicit_items = FactorMatrix(0, dim);
+    implicit_sums = FactorMatrix(0, dim);
+    implicit_gradients = FactorMatrix(0, dim);
 }
 
 }  // namespace pyanimf

@@ -1,6 +1,8 @@
 // Storage of the trained model: user factors P, anime factors Q, user and
-// anime biases, the users' rating scales and the global mean. Python gets every array as a numpy view
-// of this memory, so nothing is copied between training and the Python layer.
+// anime biases, the users' rating scales and the global mean, and during
+// training with the implicit term (sgd/implicit.hpp) its three matrices.
+// Python gets every array as a numpy view of this memory, so nothing is
+// copied between training and the Python layer.
 #pragma once
 
 #include <cstddef>
@@ -59,6 +61,20 @@ struct ModelArrays {
     // standardised scale, and SGD trains user u on its scores divided by s_u.
     AlignedFloats user_scale;
     float global_mean = 0.0f;
+
+    // The implicit term (sgd/implicit.hpp): anime factors Y, each user's
+    // weighted sum Z of the Y rows of their list, and the gradient G that
+    // SGD accumulates for Z during an epoch. They have no rows until
+    // enable_implicit(), which allocates them zeroed; the kernels train the
+    // implicit term exactly when implicit_sums has rows.
+    FactorMatrix implicit_items;
+    FactorMatrix implicit_sums;
+    FactorMatrix implicit_gradients;
+    void enable_implicit();
+    // Frees the three matrices; the user rows keep x_u + z_u, so
+    // predictions do not change.
+    void disable_implicit();
+    bool implicit() const { return implicit_sums.rows() > 0; }
 };
 
 }  // namespace pyanimf

@@ -429,22 +429,7 @@ SeenSets BlockGrid::seen_sets(const std::int32_t* extra_users, const std::int32_
         if (extra_users[k] < 0 || extra_users[k] >= n_users_) fail_index("extra users", extra_users[k], k, n_users_);
         if (extra_items[k] < 0 || extra_items[k] >= n_items_) fail_index("extra items", extra_items[k], k, n_items_);
     }
-    SeenSets seen;
-    seen.indptr.assign(static_cast<std::size_t>(n_users_) + 1, 0);
-    for (std::size_t user = 0; user < user_counts_.size(); ++user) seen.indptr[user + 1] = user_counts_[user];
-    for (const std::int32_t user : unrated_users_) ++seen.indptr[user + 1];
-    for (std::size_t k = 0; k < extra_count; ++k) ++seen.indptr[extra_users[k] + 1];
-    std::partial_sum(seen.indptr.begin(), seen.indptr.end(), seen.indptr.begin());
-    seen.items.resize(static_cast<std::size_t>(seen.indptr.back()));
-    std::vector<std::int64_t> cursor(seen.indptr.begin(), seen.indptr.end() - 1);
-    if (narrow_) {
-        gather_seen(narrow_users_.data(), narrow_items_.data(), seen, cursor, threads);
-    } else {
-        gather_seen(wide_users_.data(), wide_items_.data(), seen, cursor, threads);
-    }
-    for (std::size_t k = 0; k < unrated_users_.size(); ++k) seen.items[cursor[unrated_users_[k]]++] = unrated_items_[k];
-    for (std::size_t k = 0; k < extra_count; ++k) seen.items[cursor[extra_users[k]]++] = extra_items[k];
-
+    SeenSets seen = collect_lists(extra_users, extra_items, extra_count, threads, true);
     emptied_ = true;
     ColumnVector<std::uint16_t>().swap(narrow_users_);
     ColumnVector<std::uint16_t>().swap(narrow_items_);
@@ -456,12 +441,37 @@ SeenSets BlockGrid::seen_sets(const std::int32_t* extra_users, const std::int32_
     return seen;
 }
 
+SeenSets BlockGrid::listed_sets(int threads) const {
+    if (emptied_) throw std::logic_error("listed_sets: seen_sets() took this grid's ratings");
+    return collect_lists(nullptr, nullptr, 0, threads, false);
+}
+
+SeenSets BlockGrid::collect_lists(const std::int32_t* extra_users, const std::int32_t* extra_items,
+                                  std::size_t extra_count, int threads, bool release) const {
+    SeenSets seen;
+    seen.indptr.assign(static_cast<std::size_t>(n_users_) + 1, 0);
+    for (std::size_t user = 0; user < user_counts_.size(); ++user) seen.indptr[user + 1] = user_counts_[user];
+    for (const std::int32_t user : unrated_users_) ++seen.indptr[user + 1];
+    for (std::size_t k = 0; k < extra_count; ++k) ++seen.indptr[extra_users[k] + 1];
+    std::partial_sum(seen.indptr.begin(), seen.indptr.end(), seen.indptr.begin());
+    seen.items.resize(static_cast<std::size_t>(seen.indptr.back()));
+    std::vector<std::int64_t> cursor(seen.indptr.begin(), seen.indptr.end() - 1);
+    if (narrow_) {
+        gather_seen(narrow_users_.data(), narrow_items_.data(), seen, cursor, threads, release);
+    } else {
+        gather_seen(wide_users_.data(), wide_items_.data(), seen, cursor, threads, release);
+    }
+    for (std::size_t k = 0; k < unrated_users_.size(); ++k) seen.items[cursor[unrated_users_[k]]++] = unrated_items_[k];
+    for (std::size_t k = 0; k < extra_count; ++k) seen.items[cursor[extra_users[k]]++] = extra_items[k];
+    return seen;
+}
+
 template <typename Index>
 void BlockGrid::gather_seen(const Index* users, const Index* items, SeenSets& seen, std::vector<std::int64_t>& cursor,
-                            int threads) {
+                            int threads, bool release) const {
     // A row group's users are a range of rows of their own, so the row
     // groups fill disjoint parts of `seen` and need no locks. Each row
-    // group's blocks are contiguous, and are released once read.
+    // group's blocks are contiguous, and with `release` are given back once read.
     const auto groups = static_cast<std::int64_t>(grid_size_);
     std::int32_t* out = seen.items.data();
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
@@ -475,6 +485,7 @@ void BlockGrid::gather_seen(const Index* users, const Index* items, SeenSets& se
                     item_base + static_cast<std::int32_t>(items[k]);
             }
         }
+        if (!release) continue;
         const std::size_t begin = offsets_[first_block];
         const std::size_t end = offsets_[first_block + grid_size_];
         release_pages(users + begin, users + end);

@@ -151,6 +151,10 @@ class BlockGrid {
     // std::logic_error on an emptied grid.
     SeenSets seen_sets(const std::int32_t* extra_users, const std::int32_t* extra_items, std::size_t extra_count,
                        int threads);
+    // The anime of every user's scored and unrated rows, in the order of
+    // seen_sets(), leaving the grid as it is. Throws std::logic_error on an
+    // emptied grid.
+    SeenSets listed_sets(int threads) const;
 
   private:
     // Puts each block's ratings into their visiting order (block_grid.cpp).
@@ -159,10 +163,14 @@ class BlockGrid {
     // divide_by_user_scale for the local user indices of type Index.
     template <typename Index>
     void divide_scores_by_user(const Index* users, double shrinkage, std::vector<float>& scales, int threads);
-    // Appends the grid's ratings to `seen` (see seen_sets), releasing them.
+    // The lists of seen_sets() and listed_sets(); `release` gives the
+    // ratings' memory back as they are read.
+    SeenSets collect_lists(const std::int32_t* extra_users, const std::int32_t* extra_items, std::size_t extra_count,
+                           int threads, bool release) const;
+    // Appends the grid's ratings to `seen` (see seen_sets).
     template <typename Index>
     void gather_seen(const Index* users, const Index* items, SeenSets& seen, std::vector<std::int64_t>& cursor,
-                     int threads);
+                     int threads, bool release) const;
 
     int grid_size_;
     std::int32_t n_users_;

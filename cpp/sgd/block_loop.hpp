@@ -54,18 +54,40 @@ inline void sgd_step(float* p, float* q, std::size_t n, float lr, float reg, Gra
     Ops::update(p, q, n, scale, lr, reg);
 }
 
+// a[0..n) += c * b[0..n). A plain loop that each kernel file's flags
+// vectorise; n is a row stride, a multiple of 16.
+inline void add_scaled(float* a, const float* b, std::size_t n, float c) {
+    for (std::size_t k = 0; k < n; ++k) a[k] += c * b[k];
+}
+
+// The SGD step with the implicit term (sgd/implicit.hpp). The user row p
+// contains x_u + z_u, the user's own factors plus the fixed implicit sum z, so
+// the dot product and the anime row's update are the plain step's. Only
+// x_u is penalised: after the plain update, which shrinks all of p, z's
+// share of the shrinkage is added back. The gradient of z, scale * q with
+// q before its update, is summed into the user's row of G.
+template <typename Ops, typename GradientFn>
+inline void implicit_step(float* p, float* q, const float* z, float* g_row, std::size_t n, float lr, float reg,
+                          GradientFn gradient) {
+    const float scale = gradient(Ops::dot(p, q, n));
+    add_scaled(g_row, q, n, scale);
+    Ops::update(p, q, n, scale, lr, reg);
+    add_scaled(p, z, n, lr * reg);
+}
+
 // Ops provides static `float dot(const float*, const float*, std::size_t)`
 // and `void update(float* p, float* q, std::size_t, float g, float lr, float reg)`
 // with the semantics documented in kernels/kernels.hpp, and `kFixedSteps`,
 // true when `Ops::Vectors` provides the operations of fixed_step.hpp.
 //
-// The output function, the use of biases and the row stride (0: known only
-// at run time) are template parameters, so the loop for each combination
-// carries no branch on them.
+// The output function, the use of biases, the implicit term and the row
+// stride (0: known only at run time) are template parameters, so the loop
+// for each combination carries no branch on them. The implicit term uses
+// the generic step only.
 //
 // The grid stores local indices of type Index within the block's groups, so
 // the row and bias pointers below start at the groups' first rows.
-template <typename Ops, typename Index, bool kSigmoid, bool kBiases, std::size_t kStride>
+template <typename Ops, typename Index, bool kSigmoid, bool kBiases, bool kImplicit, std::size_t kStride>
 BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& model,
                          const SgdSettings& settings, const DenseLayer& dense) {
     const Index* users = grid.local_users<Index>();
@@ -86,6 +108,8 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
     float* user_bias = model.user_bias.get() + first_user;
     float* item_bias = model.item_bias.get() + first_item;
     const float* user_scale = model.user_scale.get() + first_user;
+    const float* implicit_sums = kImplicit ? model.implicit_sums.data() + first_user * stride : nullptr;
+    float* implicit_gradients = kImplicit ? model.implicit_gradients.data() + first_user * stride : nullptr;
 
     const std::size_t begin = grid.block_begin(block);
     const std::size_t end = grid.block_end(block);
@@ -128,7 +152,10 @@ BlockSums sgd_block_with(const BlockGrid& grid, std::size_t block, ModelArrays& 
             // chain through z and the error above now runs beside them.
             return weight * (score - offset) - weight * weight * dot;
         };
-        if constexpr (kStride == 0) {
+        if constexpr (kImplicit) {
+            implicit_step<Ops>(p, q, implicit_sums + u * stride, implicit_gradients + u * stride, stride, lr, reg,
+                               gradient);
+        } else if constexpr (kStride == 0) {
             sgd_step<Ops>(p, q, stride, lr, reg, gradient);
         } else {
             fixed_step<typename Ops::Vectors, kStride>(p, q, lr, reg, gradient);
@@ -152,15 +179,24 @@ BlockSums sgd_block_for_stride(const BlockGrid& grid, std::size_t block, ModelAr
     if constexpr (Ops::kFixedSteps) {
         constexpr std::size_t kMaxStride = Ops::Vectors::kMaxFixedStride;
         const std::size_t stride = model.user_factors.stride();
-        if (stride == 32) return sgd_block_with<Ops, Index, kSigmoid, kBiases, 32>(grid, block, model, settings, dense);
+        if (stride == 32) return sgd_block_with<Ops, Index, kSigmoid, kBiases, false, 32>(grid, block, model, settings, dense);
         if constexpr (kMaxStride >= 64) {
-            if (stride == 64) return sgd_block_with<Ops, Index, kSigmoid, kBiases, 64>(grid, block, model, settings, dense);
+            if (stride == 64) return sgd_block_with<Ops, Index, kSigmoid, kBiases, false, 64>(grid, block, model, settings, dense);
         }
         if constexpr (kMaxStride >= 128) {
-            if (stride == 128) return sgd_block_with<Ops, Index, kSigmoid, kBiases, 128>(grid, block, model, settings, dense);
+            if (stride == 128) return sgd_block_with<Ops, Index, kSigmoid, kBiases, false, 128>(grid, block, model, settings, dense);
         }
     }
-    return sgd_block_with<Ops, Index, kSigmoid, kBiases, 0>(grid, block, model, settings, dense);
+    return sgd_block_with<Ops, Index, kSigmoid, kBiases, false, 0>(grid, block, model, settings, dense);
+}
+
+template <typename Ops, typename Index, bool kSigmoid, bool kBiases>
+BlockSums sgd_block_for_term(const BlockGrid& grid, std::size_t block, ModelArrays& model,
+                             const SgdSettings& settings, const DenseLayer& dense) {
+    if (model.implicit()) {
+        return sgd_block_with<Ops, Index, kSigmoid, kBiases, true, 0>(grid, block, model, settings, dense);
+    }
+    return sgd_block_for_stride<Ops, Index, kSigmoid, kBiases>(grid, block, model, settings, dense);
 }
 
 template <typename Ops, typename Index>
@@ -168,11 +204,11 @@ BlockSums sgd_block_for_index(const BlockGrid& grid, std::size_t block, ModelArr
                               const SgdSettings& settings, const DenseLayer& dense) {
     const bool sigmoid = settings.output == OutputFunction::sigmoid;
     if (sigmoid && settings.use_biases) {
-        return sgd_block_for_stride<Ops, Index, true, true>(grid, block, model, settings, dense);
+        return sgd_block_for_term<Ops, Index, true, true>(grid, block, model, settings, dense);
     }
-    if (sigmoid) return sgd_block_for_stride<Ops, Index, true, false>(grid, block, model, settings, dense);
-    if (settings.use_biases) return sgd_block_for_stride<Ops, Index, false, true>(grid, block, model, settings, dense);
-    return sgd_block_for_stride<Ops, Index, false, false>(grid, block, model, settings, dense);
+    if (sigmoid) return sgd_block_for_term<Ops, Index, true, false>(grid, block, model, settings, dense);
+    if (settings.use_biases) return sgd_block_for_term<Ops, Index, false, true>(grid, block, model, settings, dense);
+    return sgd_block_for_term<Ops, Index, false, false>(grid, block, model, settings, dense);
 }
 
 template <typename Ops>

@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from pyanimf import build_info
-from pyanimf.cli.options import check_thread_option, user_scale_setting
+from pyanimf.cli.options import check_thread_option, implicit_setting, user_scale_setting
 from pyanimf.datasets import bundled_ratings_path, load_anime_names
 from pyanimf.errors import TrainingDivergedError
 from pyanimf.files import atomic_text_file, check_output_path
@@ -40,7 +40,7 @@ def fit(args: argparse.Namespace) -> int:
             args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
             output=args.output_function, biases=not args.no_biases, threads=args.threads, seed=args.seed,
             early_stopping=not args.no_early_stopping, patience=args.patience,
-            user_scale=user_scale_setting(args),
+            user_scale=user_scale_setting(args), implicit=implicit_setting(args),
         )
     started = time.perf_counter()
     path = args.ratings if args.ratings is not None else bundled_ratings_path()
@@ -249,6 +249,8 @@ def _print_summary(model: Model, train_seconds: float, total_seconds: float, out
           f"{len(model.user_ids):,} users, {len(model.anime_ids):,} anime, "
           f"{report.threads} threads, kernel {report.kernel}, OpenMP {'on' if build_info()['openmp'] else 'off'}, "
           f"{train_seconds:.2f} s")
+    implicit = "on" if report.implicit else "off"
+    print(f"implicit term: {implicit} ({report.unrated_rows:,} unrated rows in training; --implicit sets it)")
     if last is not None and last.validation_rmse is not None:
         kept = model.history_[model.best_epoch_ - 1]
         if model.early_stopping:

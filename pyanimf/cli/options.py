@@ -23,7 +23,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """Add --epochs, --output-function, --no-biases, --no-user-scale, --threads, --seed and --unrated."""
+    """Add --epochs, --output-function, --no-biases, --no-user-scale, --implicit, --threads, --seed and --unrated."""
     parser.add_argument("--epochs", type=int, default=60, help="passes over the training ratings (default: 60)")
     parser.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
                         help="output function over the dense layer; sigmoid trains on scores scaled to [0, 1] "
@@ -34,6 +34,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="train without per-user rating scales, so every user gets scale 1 instead of one "
                              "estimated from the spread of their scores (the identity output uses them by "
                              "default, the sigmoid output never)")
+    parser.add_argument("--implicit", choices=("auto", "on", "off"), default="auto",
+                        help="describe each user also by the anime on their list, scored or not (an SVD++-style "
+                             "term that uses the unrated rows; an epoch takes about three times as long); auto: on when "
+                             "the training data has unrated rows (default: auto)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for loading and training (default: OMP_NUM_THREADS, else the CPUs this "
                              "process may use; training uses at most one per 100,000 scores)")
@@ -46,6 +50,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 def user_scale_setting(args: argparse.Namespace):
     """Return the Model's user_scale for --no-user-scale: False, or None for the output function's default."""
     return False if args.no_user_scale else None
+
+
+def implicit_setting(args: argparse.Namespace):
+    """Return the Model's implicit for --implicit: True, False, or None for automatic."""
+    return {"auto": None, "on": True, "off": False}[args.implicit]
 
 
 def check_thread_option(threads) -> None:
