@@ -2,10 +2,10 @@
 
 Each variant changes one thing against the default model and reports the
 validation RMSE of its best epoch, so the table shows what each idea is
-worth. The library has no setting for three of them (a decaying step
-size, averaged weights, the implicit term). This script writes those as
-loops around the core's epoch, which reach into `Model` internals, so they
-are measurements and not features.
+worth. The library has no setting for two of them (a decaying step size,
+averaged weights). This script writes those as loops around the core's
+epoch, which reach into `Model` internals, so they are measurements and
+not features.
 
     python bench/accuracy_variants.py                      # bundled sample, seed 0
     python bench/accuracy_variants.py --seed 42 --only default,ensemble
@@ -56,6 +56,8 @@ class EpochLoop:
                 run.grid, arrays, run.settings, weight, bias, threads=run.threads, seed=run.seed, epoch=epoch
             )
             weight, bias = result["weight"], result["bias"]
+            if run.implicit_lists is not None:
+                _core.implicit_epoch_end(run.implicit_lists, arrays, run.implicit_learning_rate, run.threads)
             if self.hook is not None:
                 self.hook(epoch, arrays, run, learning_rate)
             if self.score is None:
@@ -109,6 +111,17 @@ def without_user_scale(train, validation, args):
     return best_of_history(model)
 
 
+def without_implicit_term(train, validation, args):
+    model = Model(seed=args.seed, threads=args.threads, implicit=False).fit(train, validation=validation)
+    return best_of_history(model)
+
+
+def without_implicit_term_or_user_scale(train, validation, args):
+    model = Model(seed=args.seed, threads=args.threads, implicit=False, user_scale=False)
+    model.fit(train, validation=validation)
+    return best_of_history(model)
+
+
 def default_early_stopping(train, validation, args):
     model = Model(epochs=500, seed=args.seed, threads=args.threads).fit(train, validation=validation)
     return best_of_history(model)
@@ -144,65 +157,6 @@ def averaged_weights(train, validation, args, first=45):
     return fit_with_loop(train, validation, args, EpochLoop(EPOCHS, score=score))
 
 
-def implicit_term(train, validation, args, step=3.0):
-    """Train with an SVD++-style term: user row = own factors + |N(u)|^-1/2 * sum of y_j over the user's list.
-
-    The grid spreads a user's ratings over every column group, so the y_j
-    of one user cannot be updated beside the SGD epoch without conflicts.
-    Here they take one step per epoch instead, from the movement of the user
-    rows in that epoch, scaled down by each anime's list count.
-    """
-    loop = EpochLoop(EPOCHS)
-    state = {}
-
-    def setup(arrays):
-        model = loop.model
-        users = model._users.lookup(train.user_ids)
-        anime = model._anime.lookup(train.anime_ids)
-        keep = (users >= 0) & (anime >= 0)
-        users, anime = users[keep], anime[keep]
-        user_counts = np.bincount(users, minlength=len(model._users))
-        anime_counts = np.bincount(anime, minlength=len(model._anime))
-        state["by_user"] = Grouping(users, anime, 1.0 / np.sqrt(np.maximum(user_counts, 1))[users])
-        state["by_anime"] = Grouping(anime, users, 1.0 / np.sqrt(np.maximum(user_counts, 1))[users])
-        state["anime_step"] = (step / np.maximum(anime_counts, 1)).astype(np.float32)[:, None]
-        state["y"] = np.zeros((len(model._anime), model.dim), np.float32)
-        state["implicit"] = np.zeros((len(model._users), model.dim), np.float32)
-        state["start"] = np.array(arrays.user_factors)
-
-    def hook(epoch, arrays, run, learning_rate):
-        if not state:
-            setup(arrays)
-            return
-        rows = arrays.user_factors
-        moved = np.asarray(rows) - state["start"]
-        state["y"] += state["anime_step"] * state["by_anime"].weighted_sums(moved, len(state["y"]))
-        implicit = state["by_user"].weighted_sums(state["y"], len(state["implicit"]))
-        rows[...] = np.asarray(rows) + implicit - state["implicit"]
-        state["implicit"] = implicit
-        state["start"] = np.array(rows)
-
-    loop.hook = hook
-    return fit_with_loop(train, validation, args, loop)
-
-
-class Grouping:
-    """Sparse matrix rows: weighted_sums gives, per key, the sum of weight * values[other] over its entries."""
-
-    def __init__(self, keys: np.ndarray, others: np.ndarray, weights: np.ndarray):
-        order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        self.others = others[order]
-        self.weights = weights[order].astype(np.float32)[:, None]
-        self.starts = np.flatnonzero(np.r_[True, self.keys[1:] != self.keys[:-1]])
-
-    def weighted_sums(self, values: np.ndarray, count: int) -> np.ndarray:
-        sums = np.zeros((count, values.shape[1]), np.float32)
-        terms = self.weights * values[self.others]
-        sums[self.keys[self.starts]] = np.add.reduceat(terms, self.starts, axis=0)
-        return sums
-
-
 def unrated_as_score(train, validation, args, value=7.5):
     scores = train.scores.copy()
     scores[np.isnan(scores)] = value
@@ -235,12 +189,14 @@ def ensemble_of_4(train, validation, args):
 
 
 VARIANTS = {
-    "default": ("default settings (60 epochs)", default_settings),
+    "default": ("default settings (40 epochs)", default_settings),
     "no-user-scale": ("default settings without user scales", without_user_scale),
+    "no-implicit": ("default settings without the implicit term", without_implicit_term),
+    "no-implicit-no-user-scale": ("default settings without the implicit term and user scales",
+                                  without_implicit_term_or_user_scale),
     "early-stopping": ("default settings, up to 500 epochs with early stopping", default_early_stopping),
     "decay": ("step 0.02 times 0.97 per epoch", decaying_step),
     "average": ("mean of the weights of epochs 45 to 80", averaged_weights),
-    "implicit": ("SVD++-style implicit term over rated and `-1` rows, one step per epoch", implicit_term),
     "unrated-7.5": ("`-1` rows trained as the score 7.5", unrated_as_score),
     "sigmoid": ("sigmoid output, its default step and penalty", sigmoid_output),
     "ensemble": ("mean of 4 default models with other seeds", ensemble_of_4),

@@ -187,7 +187,7 @@ class Model:
         self,
         dim: int = 128,
         *,
-        epochs: int = 60,
+        epochs: int = 40,
         learning_rate: Optional[float] = None,
         regularization: Optional[float] = None,
         bias_regularization: float = 0.01,

@@ -24,7 +24,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """Add --epochs, --output-function, --no-biases, --no-user-scale, --implicit, --threads, --seed and --unrated."""
-    parser.add_argument("--epochs", type=int, default=60, help="passes over the training ratings (default: 60)")
+    parser.add_argument("--epochs", type=int, default=40, help="passes over the training ratings (default: 40)")
     parser.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
                         help="output function over the dense layer; sigmoid trains on scores scaled to [0, 1] "
                              "(default: identity)")
