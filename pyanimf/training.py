@@ -191,13 +191,14 @@ def run_epochs(arrays, run: TrainingRun, weight: float, bias: float):
                 run.grid, arrays, run.settings, weight, bias,
                 kernel=run.kernel, threads=run.threads, seed=run.seed, epoch=epoch,
             )
-            if run.implicit_lists is not None:
-                _core.implicit_epoch_end(run.implicit_lists, arrays, run.implicit_learning_rate, run.threads)
             if not result["finite"]:
+                raise TrainingDivergedError(_divergence_message(run, epoch))
+            if run.implicit_lists is not None and not _core.implicit_epoch_end(
+                run.implicit_lists, arrays, run.implicit_learning_rate, run.threads
+            ):
                 raise TrainingDivergedError(
-                    f"training diverged in epoch {epoch + 1}: the loss became NaN or infinite; "
-                    f"lower learning_rate (now {run.settings.learning_rate:g}) or raise "
-                    f"regularization (now {run.settings.regularization:g})"
+                    f"training diverged in epoch {epoch + 1}: the implicit term's step made the user "
+                    f"factors NaN or infinite; lower implicit_learning_rate (now {run.implicit_learning_rate:g})"
                 )
             weight, bias = result["weight"], result["bias"]
             record = _epoch_record(arrays, run, result, epoch, weight, bias, started)
@@ -224,6 +225,18 @@ def run_epochs(arrays, run: TrainingRun, weight: float, bias: float):
         logger.info("interrupted after epoch %d of %d: kept epoch %d", len(history), run.epochs, kept)
         raise TrainingInterrupted(len(history), run.epochs, kept, (weight, bias, history, kept))
     return weight, bias, history, kept
+
+
+def _divergence_message(run: TrainingRun, epoch: int) -> str:
+    message = (
+        f"training diverged in epoch {epoch + 1}: the loss became NaN or infinite; "
+        f"lower learning_rate (now {run.settings.learning_rate:g}) or raise "
+        f"regularization (now {run.settings.regularization:g})"
+    )
+    if run.implicit_lists is not None:
+        # The implicit term's step after the previous epoch may be the cause.
+        message += f", or lower implicit_learning_rate (now {run.implicit_learning_rate:g})"
+    return message
 
 
 def _epoch_record(arrays, run, result, epoch, weight, bias, started) -> EpochRecord:

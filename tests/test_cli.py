@@ -48,6 +48,16 @@ def test_fit_implicit_off_option(tmp_path):
     assert "implicit term: off" in result.stdout
 
 
+def test_fit_implicit_lr_option_named_in_errors():
+    result = run_cli("fit", "--epochs", 1, "--implicit-lr", -1)
+    assert result.returncode != 0
+    assert "--implicit-lr: expected a non-negative finite number, got -1.0" in result.stderr
+    diverged = run_cli("fit", "--dim", 16, "--epochs", 2, "--implicit-lr", "1e38", "-q")
+    assert diverged.returncode != 0
+    assert "lower implicit_learning_rate (now 1e+38)" in diverged.stderr
+    assert "--implicit-lr on the command line" in diverged.stderr
+
+
 def test_fit_rejects_bad_implicit_value():
     result = run_cli("fit", "--implicit", "maybe")
     assert result.returncode == 2

@@ -22,13 +22,13 @@ ImplicitLists lists_of_grid(const BlockGrid& grid, int threads) {
     return make_implicit_lists(grid.listed_sets(threads), grid.n_items());
 }
 
-void epoch_end(const ImplicitLists& lists, ModelArrays& model, double step, int threads) {
+bool epoch_end(const ImplicitLists& lists, ModelArrays& model, double step, int threads) {
     check_range(threads, 1, 4096, "threads");
     if (!std::isfinite(step) || step < 0.0) {
         throw py::value_error("step: expected a finite number >= 0, got " + std::to_string(step));
     }
     py::gil_scoped_release release;
-    implicit_epoch_end(lists, model, static_cast<float>(step), threads);
+    return implicit_epoch_end(lists, model, static_cast<float>(step), threads);
 }
 
 }  // namespace
@@ -47,5 +47,5 @@ void bind_implicit(py::module_& m) {
     m.def("implicit_epoch_end", &epoch_end, py::arg("lists"), py::arg("model"), py::arg("step"),
           py::arg("threads") = 1,
           "After an epoch: step every y_j along its summed gradient, recompute z, move each user row by "
-          "the change of its z and clear the gradients.");
+          "the change of its z and clear the gradients. Returns False when a user row became NaN or infinite.");
 }

@@ -91,7 +91,7 @@ void compute_implicit_sums(const ImplicitLists& lists, ModelArrays& model, int t
     }
 }
 
-void implicit_epoch_end(const ImplicitLists& lists, ModelArrays& model, float step, int threads) {
+bool implicit_epoch_end(const ImplicitLists& lists, ModelArrays& model, float step, int threads) {
     check_shape(lists, model);
     const std::size_t stride = model.implicit_sums.stride();
     const auto n_items = static_cast<std::int64_t>(model.implicit_items.rows());
@@ -107,7 +107,10 @@ void implicit_epoch_end(const ImplicitLists& lists, ModelArrays& model, float st
                                  return std::make_pair(gradients.row(u), lists.user_weight[u]);
                              });
             float* y = model.implicit_items.row(j);
-            for (std::size_t d = 0; d < stride; ++d) y[d] += step * change[d];
+            // The mean over the anime's users, not the sum: see the header.
+            const std::int64_t listed = lists.item_indptr[j + 1] - lists.item_indptr[j];
+            const float item_step = listed > 0 ? step / static_cast<float>(listed) : 0.0f;
+            for (std::size_t d = 0; d < stride; ++d) y[d] += item_step * change[d];
         }
     }
     // Each user row holds x_u + z_u: take the old z out, put the new one in.
@@ -121,12 +124,17 @@ void implicit_epoch_end(const ImplicitLists& lists, ModelArrays& model, float st
         for (std::size_t d = 0; d < stride; ++d) g[d] = 0.0f;
     }
     compute_implicit_sums(lists, model, threads);
-#pragma omp parallel for num_threads(threads) schedule(static)
+    int not_finite = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : not_finite)
     for (std::int64_t u = 0; u < n_users; ++u) {
         float* row = model.user_factors.row(u);
         const float* z = model.implicit_sums.row(u);
-        for (std::size_t d = 0; d < stride; ++d) row[d] += z[d];
+        for (std::size_t d = 0; d < stride; ++d) {
+            row[d] += z[d];
+            not_finite |= static_cast<int>(!std::isfinite(row[d]));
+        }
     }
+    return not_finite == 0;
 }
 
 }  // namespace pyanimf

@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from pyanimf import build_info
-from pyanimf.cli.options import check_thread_option, implicit_setting, user_scale_setting
+from pyanimf.cli.options import check_thread_option, implicit_settings, user_scale_setting
 from pyanimf.datasets import bundled_ratings_path, load_anime_names
 from pyanimf.errors import TrainingDivergedError
 from pyanimf.files import atomic_text_file, check_output_path
@@ -40,7 +40,7 @@ def fit(args: argparse.Namespace) -> int:
             args.dim, epochs=args.epochs, learning_rate=args.lr, regularization=args.reg,
             output=args.output_function, biases=not args.no_biases, threads=args.threads, seed=args.seed,
             early_stopping=not args.no_early_stopping, patience=args.patience,
-            user_scale=user_scale_setting(args), implicit=implicit_setting(args),
+            user_scale=user_scale_setting(args), **implicit_settings(args),
         )
     started = time.perf_counter()
     path = args.ratings if args.ratings is not None else bundled_ratings_path()
@@ -60,7 +60,9 @@ def fit(args: argparse.Namespace) -> int:
     except TrainingInterrupted as interrupted:
         return _save_after_interrupt(model, interrupted, args.output)
     except TrainingDivergedError as error:
-        raise TrainingDivergedError(f"{error} (--lr and --reg on the command line); no model was saved") from None
+        raise TrainingDivergedError(
+            f"{error} (--lr, --reg and --implicit-lr on the command line); no model was saved"
+        ) from None
     trained = time.perf_counter()
     output = args.output if args.output is not None else DEFAULT_MODEL_PATH
     model.save(output)
@@ -76,6 +78,7 @@ def fit(args: argparse.Namespace) -> int:
 _OPTION_OF_SETTING = {
     "dim": "--dim", "epochs": "--epochs", "learning_rate": "--lr", "regularization": "--reg",
     "threads": "--threads", "seed": "--seed", "patience": "--patience",
+    "implicit_learning_rate": "--implicit-lr",
 }
 
 

@@ -78,7 +78,7 @@ def _shared_settings(args: argparse.Namespace) -> dict:
     return {
         "epochs": args.epochs, "output": args.output_function, "biases": not args.no_biases,
         "threads": args.threads, "user_scale": options.user_scale_setting(args),
-        "implicit": options.implicit_setting(args),
+        **options.implicit_settings(args),
     }
 
 

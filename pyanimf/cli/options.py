@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pyanimf.model import IMPLICIT_LEARNING_RATE
 from pyanimf.threads import MAX_THREADS
 
 
@@ -23,7 +24,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """Add --epochs, --output-function, --no-biases, --no-user-scale, --implicit, --threads, --seed and --unrated."""
+    """Add --epochs, --output-function, --no-biases, --no-user-scale, --implicit, --implicit-lr, --threads, --seed
+    and --unrated."""
     parser.add_argument("--epochs", type=int, default=40, help="passes over the training ratings (default: 40)")
     parser.add_argument("--output-function", choices=("identity", "sigmoid"), default="identity",
                         help="output function over the dense layer; sigmoid trains on scores scaled to [0, 1] "
@@ -38,6 +40,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="describe each user also by the anime on their list, scored or not (an SVD++-style "
                              "term that uses the unrated rows; an epoch takes about three times as long); auto: on when "
                              "the training data has unrated rows (default: auto)")
+    parser.add_argument("--implicit-lr", type=float, default=None, metavar="STEP",
+                        help="step size of the implicit term's anime rows, taken once per epoch (default: "
+                             f"{IMPLICIT_LEARNING_RATE:g})")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for loading and training (default: OMP_NUM_THREADS, else the CPUs this "
                              "process may use; training uses at most one per 100,000 scores)")
@@ -55,6 +60,14 @@ def user_scale_setting(args: argparse.Namespace):
 def implicit_setting(args: argparse.Namespace):
     """Return the Model's implicit for --implicit: True, False, or None for automatic."""
     return {"auto": None, "on": True, "off": False}[args.implicit]
+
+
+def implicit_settings(args: argparse.Namespace) -> dict:
+    """Return the Model settings of --implicit and --implicit-lr."""
+    settings = {"implicit": implicit_setting(args)}
+    if args.implicit_lr is not None:
+        settings["implicit_learning_rate"] = args.implicit_lr
+    return settings
 
 
 def check_thread_option(threads) -> None:
