@@ -30,19 +30,19 @@ RATINGS_PER_AUTOMATIC_THREAD = 100_000
 # a user with few scores gets a scale near 1.
 USER_SCALE_SHRINKAGE = 20.0
 
-# Step size of the implicit term's anime rows y_j, taken once per epoch
-# along the mean of their gradient over the users who listed the anime.
-# Measured on the bundled sample with 10% splits, and stable on synthetic
-# data of 7.8 and 57 million ratings (bench/RESULTS.md).
-IMPLICIT_LEARNING_RATE = 0.02
-
 # Settings left as None take these values, by output function. The sigmoid
 # output passes gradients scaled by y(1 - y) <= 1/4 on [0, 1]-scaled scores,
 # so it needs a larger step and less shrinkage than the identity output on
 # standardised scores. Measured on the bundled sample with a 10% split.
+# The implicit term's step (for its anime rows y_j, once per epoch along
+# the mean of their gradient over the users who listed the anime) was also
+# checked for stability on synthetic data of 7.8 and 57 million ratings
+# (bench/RESULTS.md).
 OUTPUT_DEFAULTS = {
-    "identity": {"learning_rate": 0.01, "regularization": 0.05, "dense_learning_rate": 1e-5},
-    "sigmoid": {"learning_rate": 0.1, "regularization": 0.001, "dense_learning_rate": 1e-3},
+    "identity": {"learning_rate": 0.01, "regularization": 0.05, "dense_learning_rate": 1e-5,
+                 "implicit_learning_rate": 0.02},
+    "sigmoid": {"learning_rate": 0.1, "regularization": 0.001, "dense_learning_rate": 1e-3,
+                "implicit_learning_rate": 0.2},
 }
 
 
@@ -174,10 +174,11 @@ class Model:
         None means on when the training data has unrated rows. The saved
         model stores ``p_u``, and the ``y_j`` are used for training only, so
         `fold_in` fits a new user's ``p_u`` directly from their scores.
-    implicit_learning_rate : float
+    implicit_learning_rate : float or None
         Step size of the ``y_j``, taken once per epoch along the mean of
         their gradient over the users who listed the anime. The mean keeps
-        one step size right for any number of users.
+        one step size right for any number of users. None means 0.02 for
+        the identity output and 0.2 for the sigmoid.
 
     Notes
     -----
@@ -204,7 +205,7 @@ class Model:
         patience: int = 5,
         user_scale: Optional[bool] = None,
         implicit: Optional[bool] = None,
-        implicit_learning_rate: float = IMPLICIT_LEARNING_RATE,
+        implicit_learning_rate: Optional[float] = None,
     ):
         if output not in OUTPUTS:
             raise ValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
@@ -221,6 +222,8 @@ class Model:
         regularization = defaults["regularization"] if regularization is None else regularization
         if dense_learning_rate is None:
             dense_learning_rate = defaults["dense_learning_rate"]
+        if implicit_learning_rate is None:
+            implicit_learning_rate = defaults["implicit_learning_rate"]
         _check_int("dim", dim, 1, 65536)
         _check_int("epochs", epochs, 1, 1_000_000)
         if grid_size is not None:

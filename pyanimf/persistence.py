@@ -46,7 +46,6 @@ from pyanimf import _core
 from pyanimf.errors import ModelFileError
 from pyanimf.files import atomic_binary_file
 from pyanimf.ids import IdIndex
-from pyanimf.model import IMPLICIT_LEARNING_RATE
 from pyanimf.scaling import ScoreScale
 from pyanimf.training import EpochRecord
 
@@ -63,7 +62,7 @@ SETTINGS = (
 # files of earlier versions were trained.
 SETTINGS_ADDED_IN = {
     3: {"user_scale": False},
-    4: {"implicit": False, "implicit_learning_rate": IMPLICIT_LEARNING_RATE},
+    4: {"implicit": False, "implicit_learning_rate": None},
 }
 ARRAYS = (
     "user_factors", "anime_factors", "user_bias", "anime_bias",

@@ -226,3 +226,11 @@ def test_zero_implicit_step_matches_term_off(small_ratings):
     off = fit(small_ratings, threads=1, implicit=False)
     np.testing.assert_array_equal(zero.user_factors, off.user_factors)
     np.testing.assert_array_equal(zero.anime_factors, off.anime_factors)
+
+
+def test_implicit_step_default_follows_output():
+    # The sigmoid output's gradients are about ten times smaller, as its
+    # default learning_rate is ten times larger.
+    assert Model().implicit_learning_rate == 0.02
+    assert Model(output="sigmoid").implicit_learning_rate == 0.2
+    assert Model(output="sigmoid", implicit_learning_rate=0.05).implicit_learning_rate == 0.05

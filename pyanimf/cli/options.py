@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from pyanimf.model import IMPLICIT_LEARNING_RATE
 from pyanimf.threads import MAX_THREADS
 
 
@@ -41,8 +40,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                              "term that uses the unrated rows; an epoch takes about three times as long); auto: on when "
                              "the training data has unrated rows (default: auto)")
     parser.add_argument("--implicit-lr", type=float, default=None, metavar="STEP",
-                        help="step size of the implicit term's anime rows, taken once per epoch (default: "
-                             f"{IMPLICIT_LEARNING_RATE:g})")
+                        help="step size of the implicit term's anime rows, taken once per epoch (default: 0.02, "
+                             "or 0.2 with --output-function sigmoid)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for loading and training (default: OMP_NUM_THREADS, else the CPUs this "
                              "process may use; training uses at most one per 100,000 scores)")
