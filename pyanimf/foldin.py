@@ -146,7 +146,7 @@ def _known_ratings(model, ratings, unknown: str) -> Tuple[np.ndarray, np.ndarray
         if not low <= score <= high:
             raise ValueError(
                 f"ratings: the score of anime {anime_id!r} is {score!r}, outside the model's rating range "
-                f"{low:g} to {high:g}"
+                f"{low:g} to {high:g}; fold-in takes scores only, so leave out anime without one"
             )
         row = model._anime.index_of(anime_id)
         if row < 0:

@@ -260,7 +260,7 @@ def _print_summary(model: Model, train_seconds: float, total_seconds: float, out
             print(f"kept the model of epoch {model.best_epoch_} of {len(model.history_)}, "
                   "the best by validation RMSE")
         print(f"validation RMSE: {kept.validation_rmse:.4f} on {report.validation_ratings:,} held-out scores "
-              f"({report.validation_dropped:,} dropped: user or anime not in training)")
+              f"({report.validation_dropped:,} dropped: user or anime without a training score)")
     elif last is not None:
         print(f"train RMSE: {last.train_rmse:.4f} (no validation split)")
     print(f"model saved to {output} ({total_seconds:.2f} s in all)")

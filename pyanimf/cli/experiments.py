@@ -109,7 +109,7 @@ def _describe(settings: dict) -> str:
 
 def _print_fold(fold) -> None:
     print(f"fold {fold.fold}: RMSE {fold.rmse:.4f} on {fold.rows:,} rows ({fold.dropped:,} dropped: "
-          "user or anime not in training)", flush=True)
+          "user or anime without a training score)", flush=True)
 
 
 def _print_trial(trial) -> None:
