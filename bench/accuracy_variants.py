@@ -52,12 +52,12 @@ class EpochLoop:
     def run(self, arrays, run, weight, bias):
         learning_rate = run.settings.learning_rate
         for epoch in range(self.epochs):
+            if run.implicit_lists is not None and epoch > 0:
+                _core.implicit_epoch_end(run.implicit_lists, arrays, run.implicit_learning_rate, run.threads)
             result = _core.run_epoch(
                 run.grid, arrays, run.settings, weight, bias, threads=run.threads, seed=run.seed, epoch=epoch
             )
             weight, bias = result["weight"], result["bias"]
-            if run.implicit_lists is not None:
-                _core.implicit_epoch_end(run.implicit_lists, arrays, run.implicit_learning_rate, run.threads)
             if self.hook is not None:
                 self.hook(epoch, arrays, run, learning_rate)
             if self.score is None:

@@ -187,19 +187,23 @@ def run_epochs(arrays, run: TrainingRun, weight: float, bias: float):
     try:
         for epoch in range(run.epochs):
             started = time.perf_counter()
+            # The implicit term's step for the previous epoch's gradients
+            # comes before this epoch, so the model after any epoch, the
+            # last one included, holds the z its SGD pass trained against,
+            # and a step that went wrong shows in this epoch's loss.
+            if run.implicit_lists is not None and epoch > 0 and not _core.implicit_epoch_end(
+                run.implicit_lists, arrays, run.implicit_learning_rate, run.threads
+            ):
+                raise TrainingDivergedError(
+                    f"training diverged before epoch {epoch + 1}: the implicit term's step made the user "
+                    f"factors NaN or infinite; lower implicit_learning_rate (now {run.implicit_learning_rate:g})"
+                )
             result = _core.run_epoch(
                 run.grid, arrays, run.settings, weight, bias,
                 kernel=run.kernel, threads=run.threads, seed=run.seed, epoch=epoch,
             )
             if not result["finite"]:
                 raise TrainingDivergedError(_divergence_message(run, epoch))
-            if run.implicit_lists is not None and not _core.implicit_epoch_end(
-                run.implicit_lists, arrays, run.implicit_learning_rate, run.threads
-            ):
-                raise TrainingDivergedError(
-                    f"training diverged in epoch {epoch + 1}: the implicit term's step made the user "
-                    f"factors NaN or infinite; lower implicit_learning_rate (now {run.implicit_learning_rate:g})"
-                )
             weight, bias = result["weight"], result["bias"]
             record = _epoch_record(arrays, run, result, epoch, weight, bias, started)
             history.append(record)
@@ -233,8 +237,8 @@ def _divergence_message(run: TrainingRun, epoch: int) -> str:
         f"lower learning_rate (now {run.settings.learning_rate:g}) or raise "
         f"regularization (now {run.settings.regularization:g})"
     )
-    if run.implicit_lists is not None:
-        # The implicit term's step after the previous epoch may be the cause.
+    if run.implicit_lists is not None and epoch > 0:
+        # The implicit term's step before this epoch may be the cause.
         message += f", or lower implicit_learning_rate (now {run.implicit_learning_rate:g})"
     return message
 

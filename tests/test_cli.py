@@ -58,6 +58,15 @@ def test_fit_implicit_lr_option_named_in_errors():
     assert "--implicit-lr on the command line" in diverged.stderr
 
 
+@pytest.mark.parametrize("command", ["cv", "tune"])
+def test_experiments_name_implicit_lr_option(command):
+    result = run_cli(command, "--implicit-lr", -1)
+    assert result.returncode != 0
+    assert "--implicit-lr: expected a non-negative finite number, got -1.0" in result.stderr
+    # The check runs before the ratings are read.
+    assert "ratings:" not in result.stdout
+
+
 def test_fit_rejects_bad_implicit_value():
     result = run_cli("fit", "--implicit", "maybe")
     assert result.returncode == 2

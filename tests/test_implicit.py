@@ -234,3 +234,12 @@ def test_implicit_step_default_follows_output():
     assert Model().implicit_learning_rate == 0.02
     assert Model(output="sigmoid").implicit_learning_rate == 0.2
     assert Model(output="sigmoid", implicit_learning_rate=0.05).implicit_learning_rate == 0.05
+
+
+def test_no_implicit_step_after_last_epoch(small_ratings):
+    # The last epoch's model is the one its SGD pass trained against, so a
+    # wild step cannot slip into the result untested.
+    settings = dict(dim=16, epochs=1, seed=2, threads=1)
+    stepped = Model(implicit=True, implicit_learning_rate=1e38, **settings).fit(small_ratings)
+    off = Model(implicit=False, **settings).fit(small_ratings)
+    np.testing.assert_array_equal(stepped.user_factors, off.user_factors)

@@ -46,6 +46,6 @@ void bind_implicit(py::module_& m) {
 
     m.def("implicit_epoch_end", &epoch_end, py::arg("lists"), py::arg("model"), py::arg("step"),
           py::arg("threads") = 1,
-          "After an epoch: step every y_j along its summed gradient, recompute z, move each user row by "
+          "After an epoch: step every y_j along the mean of its users' gradients, recompute z, move each user row by "
           "the change of its z and clear the gradients. Returns False when a user row became NaN or infinite.");
 }

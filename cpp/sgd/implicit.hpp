@@ -17,7 +17,9 @@
 //     y_j += step / |M(j)| * sum over u in M(j) of |N(u)|^(-1/2) * G_u,
 // z is recomputed from the new y, each user row moves by the change of its
 // z, and G returns to zero. Each output row is summed by one thread in a
-// fixed order, so the result does not depend on the thread count.
+// fixed order, so the result does not depend on the thread count. Training
+// (pyanimf/training.py) takes it before each epoch but the first, so no step
+// follows the last epoch.
 //
 // Why the mean: all users' gradients of one epoch act at once, so a step
 // along their sum grows with the number of users. With the sum, a step that

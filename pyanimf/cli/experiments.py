@@ -46,12 +46,11 @@ def cross_validate(args: argparse.Namespace) -> int:
 
     if args.folds < 2:
         raise ValueError(f"--folds: expected an integer of at least 2, got {args.folds}")
+    settings = dict(dim=args.dim, learning_rate=args.lr, regularization=args.reg, **_shared_settings(args))
+    _check_settings(settings)
     ratings = _load(args)
     print(f"{args.folds}-fold cross-validation, dim {args.dim}, {args.epochs} epochs")
-    result = cross_validate(
-        ratings, folds=args.folds, seed=args.seed, callback=_print_fold,
-        dim=args.dim, learning_rate=args.lr, regularization=args.reg, **_shared_settings(args),
-    )
+    result = cross_validate(ratings, folds=args.folds, seed=args.seed, callback=_print_fold, **settings)
     print(f"RMSE: {result.mean:.4f} ± {result.sd:.4f} (mean ± sample sd over {len(result.folds)} folds)")
     return 0
 
@@ -64,6 +63,7 @@ def tune_settings(args: argparse.Namespace) -> int:
         text = getattr(args, option)
         if text is not None:
             grid[setting] = _parse_list(text, kind, f"--{option}")
+    _check_settings(_shared_settings(args))
     ratings = _load(args)
     result = tune(
         ratings, grid, validation=args.validation, seed=args.seed, max_trials=args.trials,
@@ -80,6 +80,16 @@ def _shared_settings(args: argparse.Namespace) -> dict:
         "threads": args.threads, "user_scale": options.user_scale_setting(args),
         **options.implicit_settings(args),
     }
+
+
+def _check_settings(settings: dict) -> None:
+    """Raise ValueError naming the option of an invalid setting, before any data is read."""
+    from pyanimf import Model
+    from pyanimf.cli.commands import _options_named
+
+    options.check_thread_option(settings.get("threads"))
+    with _options_named():
+        Model(**settings)
 
 
 def _load(args: argparse.Namespace):
