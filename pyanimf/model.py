@@ -238,7 +238,9 @@ class Model:
         _check_bool("biases", biases)
         _check_bool("early_stopping", early_stopping)
         if implicit is not None and not isinstance(implicit, (bool, np.bool_)):
-            raise ValueError(f"implicit: expected True, False or None (on when there are unrated rows), got {implicit!r}")
+            raise ValueError(
+                f"implicit: expected True, False or None (on when there are unrated rows), got {implicit!r}"
+            )
         _check_float("implicit_learning_rate", implicit_learning_rate)
         if threads is not None:
             resolve_threads(threads)
