@@ -78,19 +78,6 @@ ImplicitLists make_implicit_lists(SeenSets listed, std::int32_t n_items) {
     return lists;
 }
 
-void compute_implicit_sums(const ImplicitLists& lists, ModelArrays& model, int threads) {
-    check_shape(lists, model);
-    const std::size_t stride = model.implicit_sums.stride();
-    const auto n_users = static_cast<std::int64_t>(model.implicit_sums.rows());
-    const FactorMatrix& y = model.implicit_items;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 256)
-    for (std::int64_t u = 0; u < n_users; ++u) {
-        const float weight = lists.user_weight[u];
-        weighted_row_sum(model.implicit_sums.row(u), stride, lists.user_indptr[u], lists.user_indptr[u + 1],
-                         [&](std::int64_t k) { return std::make_pair(y.row(lists.user_items[k]), weight); });
-    }
-}
-
 bool implicit_epoch_end(const ImplicitLists& lists, ModelArrays& model, float step, int threads) {
     check_shape(lists, model);
     const std::size_t stride = model.implicit_sums.stride();
@@ -113,25 +100,28 @@ bool implicit_epoch_end(const ImplicitLists& lists, ModelArrays& model, float st
             for (std::size_t d = 0; d < stride; ++d) y[d] += item_step * change[d];
         }
     }
-    // Each user row holds x_u + z_u: take the old z out, put the new one in.
+    // Each user row contains x_u + z_u: the old z goes out and the new one,
+    // summed from the new y, goes in. The user's gradient returns to zero.
     const auto n_users = static_cast<std::int64_t>(model.implicit_sums.rows());
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::int64_t u = 0; u < n_users; ++u) {
-        float* row = model.user_factors.row(u);
-        float* z = model.implicit_sums.row(u);
-        for (std::size_t d = 0; d < stride; ++d) row[d] -= z[d];
-        float* g = model.implicit_gradients.row(u);
-        for (std::size_t d = 0; d < stride; ++d) g[d] = 0.0f;
-    }
-    compute_implicit_sums(lists, model, threads);
+    const FactorMatrix& y = model.implicit_items;
     int not_finite = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : not_finite)
-    for (std::int64_t u = 0; u < n_users; ++u) {
-        float* row = model.user_factors.row(u);
-        const float* z = model.implicit_sums.row(u);
-        for (std::size_t d = 0; d < stride; ++d) {
-            row[d] += z[d];
-            not_finite |= static_cast<int>(!std::isfinite(row[d]));
+#pragma omp parallel num_threads(threads) reduction(| : not_finite)
+    {
+        std::vector<float> new_sum(stride);
+#pragma omp for schedule(dynamic, 256)
+        for (std::int64_t u = 0; u < n_users; ++u) {
+            const float weight = lists.user_weight[u];
+            weighted_row_sum(new_sum.data(), stride, lists.user_indptr[u], lists.user_indptr[u + 1],
+                             [&](std::int64_t k) { return std::make_pair(y.row(lists.user_items[k]), weight); });
+            float* row = model.user_factors.row(u);
+            float* z = model.implicit_sums.row(u);
+            float* g = model.implicit_gradients.row(u);
+            for (std::size_t d = 0; d < stride; ++d) {
+                row[d] = (row[d] - z[d]) + new_sum[d];
+                z[d] = new_sum[d];
+                g[d] = 0.0f;
+                not_finite |= static_cast<int>(!std::isfinite(row[d]));
+            }
         }
     }
     return not_finite == 0;

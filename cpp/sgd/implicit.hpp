@@ -53,13 +53,10 @@ struct ImplicitLists {
 // them over. Throws std::invalid_argument for an anime row outside [0, n_items).
 ImplicitLists make_implicit_lists(SeenSets listed, std::int32_t n_items);
 
-// Writes z_u for every user into model.implicit_sums from model.implicit_items.
-// Throws std::invalid_argument when the model's implicit term is off or its
-// shape does not match the lists.
-void compute_implicit_sums(const ImplicitLists& lists, ModelArrays& model, int threads);
-
 // The step after an epoch described above, with step size `step`. Returns
 // false when a user row became NaN or infinite, so the step diverged.
+// Throws std::invalid_argument when the model's implicit term is off or its
+// shape does not match the lists.
 bool implicit_epoch_end(const ImplicitLists& lists, ModelArrays& model, float step, int threads);
 
 }  // namespace pyanimf
