@@ -6,7 +6,7 @@ import pytest
 from pyanimf import Model, _core
 from pyanimf.ratings import Ratings
 
-from test_kernels import KERNELS, one_rating_model
+from test_kernels import KERNELS, one_rating_grid, one_rating_model, train_epochs
 
 
 def listed_grid():
@@ -88,8 +88,7 @@ def test_implicit_step_matches_numpy(kernel, dim):
     arrays.enable_implicit()
     rng = np.random.default_rng(5)
     arrays.implicit_sums[:] = rng.normal(0, 0.3, size=(2, dim))
-    grid = _core.BlockGrid(np.array([1], dtype=np.int32), np.array([2], dtype=np.int32),
-                           np.array([0.8], dtype=np.float32), 2, 3, 1, 0)
+    grid = one_rating_grid()
     u, i = grid.user_permutation()[1], grid.item_permutation()[2]
     p = arrays.user_factors[u].astype(np.float64)
     q = arrays.item_factors[i].astype(np.float64)
@@ -108,34 +107,12 @@ def test_implicit_step_matches_numpy(kernel, dim):
     np.testing.assert_array_equal(arrays.implicit_gradients[1 - u], 0.0)
 
 
-def train_with_term(kernel, dim, output, epochs=3):
-    rng = np.random.default_rng(dim)
-    n_users, n_items, n_ratings = 40, 30, 600
-    users = rng.integers(0, n_users, n_ratings).astype(np.int32)
-    items = rng.integers(0, n_items, n_ratings).astype(np.int32)
-    scores = rng.uniform(0, 1, n_ratings).astype(np.float32)
-    scores[rng.uniform(size=n_ratings) < 0.2] = np.nan
-    grid = _core.BlockGrid(users, items, scores, n_users, n_items, 2, 0)
-    lists = _core.ImplicitLists(grid)
-    arrays = _core.ModelArrays(n_users, n_items, dim)
-    arrays.user_factors[:] = rng.normal(0, 0.1, size=(n_users, dim))
-    arrays.item_factors[:] = rng.normal(0, 0.1, size=(n_items, dim))
-    arrays.enable_implicit()
-    _, settings = one_rating_model(dim, output)
-    weight, bias = 0.9, 0.05
-    for epoch in range(epochs):
-        result = _core.run_epoch(grid, arrays, settings, weight, bias, kernel=kernel, threads=1, epoch=epoch)
-        _core.implicit_epoch_end(lists, arrays, 0.01)
-        weight, bias = result["weight"], result["bias"]
-    return arrays
-
-
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("dim", [32, 100])
 @pytest.mark.parametrize("output", ["identity", "sigmoid"])
 def test_implicit_training_matches_scalar(kernel, dim, output):
-    trained = train_with_term(kernel, dim, output)
-    expected = train_with_term("scalar", dim, output)
+    trained, _, _ = train_epochs(kernel, dim, output, implicit_step=0.5)
+    expected, _, _ = train_epochs("scalar", dim, output, implicit_step=0.5)
     for name in ("user_factors", "item_factors", "implicit_items", "implicit_sums"):
         np.testing.assert_allclose(getattr(trained, name), getattr(expected, name), rtol=1e-4, atol=1e-5)
     assert np.abs(trained.implicit_items).max() > 0

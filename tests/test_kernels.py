@@ -162,20 +162,32 @@ def test_sgd_step_leaves_other_rows_alone():
     assert not np.array_equal(arrays.user_factors[u], before_users[u])
 
 
-def train_epochs(kernel, dim, output, epochs=3):
-    """Train a small random problem for a few epochs with one kernel set, one thread."""
+def train_epochs(kernel, dim, output, epochs=3, implicit_step=None):
+    """Train a small random problem for a few epochs with one kernel set, one thread.
+
+    With `implicit_step`, a fifth of the rows are unrated and the implicit
+    term trains too, its step taken before each epoch but the first.
+    """
     rng = np.random.default_rng(dim)
     n_users, n_items, n_ratings = 40, 30, 600
     users = rng.integers(0, n_users, n_ratings).astype(np.int32)
     items = rng.integers(0, n_items, n_ratings).astype(np.int32)
     scores = rng.uniform(0, 1, n_ratings).astype(np.float32)
+    if implicit_step is not None:
+        scores[rng.uniform(size=n_ratings) < 0.2] = np.nan
     grid = _core.BlockGrid(users, items, scores, n_users, n_items, 2, 0)
     arrays = _core.ModelArrays(n_users, n_items, dim)
     arrays.user_factors[:] = rng.normal(0, 0.1, size=(n_users, dim)).astype(np.float32)
     arrays.item_factors[:] = rng.normal(0, 0.1, size=(n_items, dim)).astype(np.float32)
+    lists = None
+    if implicit_step is not None:
+        lists = _core.ImplicitLists(grid)
+        arrays.enable_implicit()
     _, settings = one_rating_model(dim, output)
     weight, bias = 0.9, 0.05
     for epoch in range(epochs):
+        if lists is not None and epoch > 0:
+            _core.implicit_epoch_end(lists, arrays, implicit_step)
         result = _core.run_epoch(grid, arrays, settings, weight, bias, kernel=kernel, threads=1, epoch=epoch)
         weight, bias = result["weight"], result["bias"]
     return arrays, weight, bias

@@ -82,14 +82,19 @@ def test_similar_users_excludes_query(trained):
     assert all(-1.0001 <= s <= 1.0001 for _, s in similar)
 
 
+def formula_predictions(model, count, low, high):
+    """Predict user row k for anime row k, k < count, from the model's formula in float64, clipped to [low, high]."""
+    weight, bias = model.output_layer
+    dot = np.einsum("ij,ij->i", model.user_factors[:count].astype(np.float64),
+                    model.anime_factors[:count].astype(np.float64))
+    z = weight * dot + bias + model._arrays.global_mean + model.user_bias[:count] + model.anime_bias[:count]
+    internal = model.user_scales[:count] * z
+    return np.clip(internal * model._scale.scale + model._scale.shift, low, high)
+
+
 def test_predict_matches_formula(trained):
     users, anime = trained.user_ids[:5], trained.anime_ids[:5]
-    weight, bias = trained.output_layer
-    dot = np.einsum("ij,ij->i", trained.user_factors[:5].astype(np.float64),
-                    trained.anime_factors[:5].astype(np.float64))
-    z = weight * dot + bias + trained._arrays.global_mean + trained.user_bias[:5] + trained.anime_bias[:5]
-    internal = trained.user_scales[:5] * z
-    expected = np.clip(internal * trained._scale.scale + trained._scale.shift, 1, 10)
+    expected = formula_predictions(trained, 5, 1, 10)
     np.testing.assert_allclose(trained.predict(users, anime), expected, rtol=1e-5)
 
 

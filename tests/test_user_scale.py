@@ -10,6 +10,9 @@ from pyanimf import Model, _core
 from pyanimf.cli.main import main
 from pyanimf.foldin import estimate_user_scale
 
+from test_determinism import assert_same_model
+from test_model import formula_predictions
+
 DATA = Path(__file__).parent / "data"
 # Written by pyanimf at commit 06fe526, before the user scale existed, with
 # Model(dim=4, epochs=3, seed=3, threads=1), kernel "scalar", fitted on the
@@ -62,12 +65,7 @@ def test_user_without_scores_has_unit_scale():
 
 def test_predict_matches_scaled_formula(scaled):
     users, anime = scaled.user_ids[:40], scaled.anime_ids[:40]
-    weight, bias = scaled.output_layer
-    dot = np.einsum("ij,ij->i", scaled.user_factors[:40].astype(np.float64),
-                    scaled.anime_factors[:40].astype(np.float64))
-    z = weight * dot + bias + scaled._arrays.global_mean + scaled.user_bias[:40] + scaled.anime_bias[:40]
-    internal = scaled.user_scales[:40] * z
-    expected = np.clip(internal * scaled._scale.scale + scaled._scale.shift, scaled._scale.low, scaled._scale.high)
+    expected = formula_predictions(scaled, 40, scaled._scale.low, scaled._scale.high)
     np.testing.assert_allclose(scaled.predict(users, anime), expected, rtol=1e-5)
 
 
@@ -123,11 +121,8 @@ def test_user_scale_off_reproduces_version_2_model_bits(small_ratings):
     model.fit(small_ratings, progress=False)
     np.testing.assert_array_equal(model.user_ids, reference.user_ids)
     np.testing.assert_array_equal(model.anime_ids, reference.anime_ids)
-    np.testing.assert_array_equal(model.user_factors, reference.user_factors)
-    np.testing.assert_array_equal(model.anime_factors, reference.anime_factors)
-    np.testing.assert_array_equal(model.user_bias, reference.user_bias)
-    np.testing.assert_array_equal(model.anime_bias, reference.anime_bias)
-    assert model.output_layer == reference.output_layer
+    # Factors, biases, scales (all 1 on both sides) and the output layer.
+    assert_same_model(model, reference)
     assert [r.train_rmse for r in model.history_] == [r.train_rmse for r in reference.history_]
 
 
