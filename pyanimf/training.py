@@ -188,8 +188,8 @@ def run_epochs(arrays, run: TrainingRun, weight: float, bias: float):
         for epoch in range(run.epochs):
             started = time.perf_counter()
             # The implicit term's step for the previous epoch's gradients
-            # comes before this epoch, so the model after any epoch, the
-            # last one included, holds the z its SGD pass trained against,
+            # comes before this epoch. So the model after any epoch, the last
+            # one included, contains the z that its SGD pass trained against,
             # and a step that went wrong shows in this epoch's loss.
             if run.implicit_lists is not None and epoch > 0 and not _core.implicit_epoch_end(
                 run.implicit_lists, arrays, run.implicit_learning_rate, run.threads

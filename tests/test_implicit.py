@@ -10,7 +10,7 @@ from test_kernels import KERNELS, one_rating_grid, one_rating_model, train_epoch
 
 
 def listed_grid():
-    """Four users, five anime; user 2 has only unrated rows, anime 4 only an unrated row."""
+    """Four users and five anime. User 2 has only unrated rows, and anime 4 only an unrated row."""
     users = np.array([0, 0, 0, 1, 1, 2, 2, 3], dtype=np.int32)
     items = np.array([0, 1, 4, 1, 2, 0, 3, 3], dtype=np.int32)
     scores = np.array([0.5, -0.2, np.nan, 0.1, 0.9, np.nan, np.nan, -0.4], dtype=np.float32)

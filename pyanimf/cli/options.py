@@ -56,14 +56,9 @@ def user_scale_setting(args: argparse.Namespace):
     return False if args.no_user_scale else None
 
 
-def implicit_setting(args: argparse.Namespace):
-    """Return the Model's implicit for --implicit: True, False, or None for automatic."""
-    return {"auto": None, "on": True, "off": False}[args.implicit]
-
-
 def implicit_settings(args: argparse.Namespace) -> dict:
-    """Return the Model settings of --implicit and --implicit-lr."""
-    settings = {"implicit": implicit_setting(args)}
+    """Return the Model settings of --implicit (auto is None) and --implicit-lr."""
+    settings = {"implicit": {"auto": None, "on": True, "off": False}[args.implicit]}
     if args.implicit_lr is not None:
         settings["implicit_learning_rate"] = args.implicit_lr
     return settings
