@@ -144,7 +144,8 @@ class BlockGrid {
     // The anime of every user's scored and unrated rows, then those of the
     // `extra` (user row, anime row) pairs, in model rows. It takes the
     // grid's ratings and frees them a row group at a time, so the peak
-    // contains little more than the larger of the two; the grid is emptied().
+    // contains little more than the larger of the two. The grid is emptied()
+    // afterwards.
     // Each user's anime come in a fixed order: the grid's blocks in order,
     // then the unrated rows, then the extra pairs. Throws
     // std::invalid_argument for an extra pair out of range and
